@@ -1,0 +1,104 @@
+"""The ports: small interfaces that adapters implement and subsystems depend on.
+
+Subsystems import these and `types`, never a sibling's adapter; `bootstrap.py` picks adapters.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from .types import Chunk, Document, Entity, Extraction, IngestRun, Mention, Relation
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors."""
+
+    model_id: str
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray: ...
+
+
+@runtime_checkable
+class Extractor(Protocol):
+    """Finds entities and relations in chunks, typed by the ontology."""
+
+    name: str
+
+    def extract(self, chunks: Sequence[Chunk], tenant: str = "default") -> Extraction: ...
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """Chunk and entity vectors with metadata filters. `filters` keys: doc_id, tenant, tag."""
+
+    def ensure(self, dim: int) -> None: ...
+
+    def upsert_chunks(self, chunks: Sequence[Chunk], vectors: np.ndarray, tags: Sequence[str] = ()) -> None: ...
+
+    def upsert_entities(self, entities: Sequence[Entity], vectors: np.ndarray) -> None: ...
+
+    def delete_document(self, doc_id: str) -> int: ...
+
+    def delete_entities(self, entity_ids: Sequence[str]) -> int: ...
+
+    def search_chunks(self, vector: np.ndarray, top_k: int, filters: dict[str, Any] | None = None) -> list[tuple[str, float]]: ...
+
+    def search_entities(self, vector: np.ndarray, top_k: int, filters: dict[str, Any] | None = None) -> list[tuple[str, float]]: ...
+
+    def count(self, kind: str) -> int: ...
+
+    def chunk_ids_for_document(self, doc_id: str) -> list[str]: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class GraphStore(Protocol):
+    """The property graph: Document, Chunk and Entity nodes with provenance on every fact."""
+
+    def ensure_schema(self, entity_labels: Iterable[str]) -> None: ...
+
+    def get_document(self, doc_id: str) -> dict[str, Any] | None: ...
+
+    def documents_by_source(self, source: str, tenant: str) -> list[dict[str, Any]]: ...
+
+    def list_documents(self, tenant: str | None = None, status: str | None = None) -> list[dict[str, Any]]: ...
+
+    def begin_document(self, doc: Document) -> None:
+        """Write the Document node with status 'pending' (a crash leaves a visible marker)."""
+        ...
+
+    def write_chunks(self, doc: Document, chunks: Sequence[Chunk]) -> None: ...
+
+    def write_extraction(self, entities: Sequence[Entity], mentions: Sequence[Mention], relations: Sequence[Relation]) -> None: ...
+
+    def complete_document(self, doc_id: str, counts: dict[str, int]) -> None: ...
+
+    def delete_document(self, doc_id: str) -> list[str]:
+        """Remove the document, its chunks, mentions, relations supported only by it, and orphaned
+        entities. Returns the ids of the entities it removed (so vectors can follow)."""
+        ...
+
+    def record_run(self, run: IngestRun) -> None: ...
+
+    def list_runs(self, limit: int = 20) -> list[dict[str, Any]]: ...
+
+    def stats(self) -> dict[str, int]: ...
+
+    def query(self, cypher: str, params: dict[str, Any] | None = None, read_only: bool = True) -> list[dict[str, Any]]: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class LLM(Protocol):
+    """An OpenAI-compatible chat model (adapters land with the LLM issue)."""
+
+    model: str
+
+    def complete(self, messages: list[dict[str, str]], **kwargs: Any) -> str: ...

@@ -1,0 +1,158 @@
+"""Typed records shared by every subsystem. Ids are content hashes so re-ingest is a harmless MERGE."""
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+def content_id(*parts: str | bytes, prefix: str = "", size: int = 24) -> str:
+    """Stable id from content: sha256 over the parts, separated so ('ab','c') != ('a','bc')."""
+    h = hashlib.sha256()
+    for p in parts:
+        b = p if isinstance(p, bytes) else p.encode("utf-8")
+        h.update(len(b).to_bytes(8, "little"))
+        h.update(b)
+    return prefix + h.hexdigest()[:size]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class PageSpan(BaseModel):
+    """Character span [start, end) of one PDF page inside the document text."""
+
+    page: int
+    start: int
+    end: int
+
+
+class Document(BaseModel):
+    """A parsed source document; `text` is what chunk offsets point into."""
+
+    id: str
+    source: str
+    title: str
+    mime: str
+    text: str
+    pages: list[PageSpan] = Field(default_factory=list)
+    tenant: str = "default"
+    tags: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    ingested_at: datetime = Field(default_factory=utcnow)
+
+    def page_at(self, offset: int) -> int | None:
+        for p in self.pages:
+            if p.start <= offset < p.end:
+                return p.page
+        return self.pages[-1].page if self.pages and offset >= self.pages[-1].start else None
+
+
+class Chunk(BaseModel):
+    """A span of a document: `text == document.text[start:end]`."""
+
+    id: str
+    doc_id: str
+    tenant: str = "default"
+    index: int
+    text: str
+    start: int
+    end: int
+    page: int | None = None
+
+
+class Entity(BaseModel):
+    """A resolved entity: one node per normalised name (aliases merge), typed by an ontology class."""
+
+    id: str
+    name: str
+    label: str = "Concept"
+    aliases: list[str] = Field(default_factory=list)
+    tenant: str = "default"
+    source: str = "ner"  # how it was found: vocabulary, ner, noun_phrase
+
+
+class Mention(BaseModel):
+    """(:Chunk)-[:MENTIONS {count}]->(:Entity)."""
+
+    chunk_id: str
+    entity_id: str
+    count: int = 1
+
+
+class Relation(BaseModel):
+    """An entity-entity edge. `type` is CO_OCCURS or an ontology object property's local name.
+
+    `chunk_ids` is the provenance: the edge lives while one of those chunks does; weight = len(chunk_ids).
+    """
+
+    source_id: str
+    target_id: str
+    type: str
+    chunk_ids: list[str] = Field(default_factory=list)
+
+    @property
+    def weight(self) -> float:
+        return float(len(self.chunk_ids))
+
+
+class Extraction(BaseModel):
+    """What the extractor found in a batch of chunks."""
+
+    entities: list[Entity] = Field(default_factory=list)
+    mentions: list[Mention] = Field(default_factory=list)
+    relations: list[Relation] = Field(default_factory=list)
+
+
+class FileError(BaseModel):
+    """One bad input: which file (and record/line) and why. Reported, never fatal to the batch."""
+
+    source: str
+    reason: str
+
+
+class IngestRun(BaseModel):
+    """Lineage record of one ingest run."""
+
+    id: str
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    pipeline_version: str = ""
+    embed_model: str = ""
+    extractor: str = ""
+    ontology_version: str = ""
+    documents_added: int = 0
+    documents_unchanged: int = 0
+    documents_replaced: int = 0
+    chunks: int = 0
+    entities: int = 0
+    relations: int = 0
+    errors: list[FileError] = Field(default_factory=list)
+    timings: dict[str, float] = Field(default_factory=dict)
+
+
+class Citation(BaseModel):
+    """Where an answer's sentence came from: a chunk and a character span in its document."""
+
+    doc_id: str
+    title: str
+    chunk_id: str
+    start: int
+    end: int
+    page: int | None = None
+    source: str = ""
+    text: str = ""
+
+
+class Answer(BaseModel):
+    """An answer with its citations; `kind` says whether an LLM wrote it."""
+
+    question: str
+    text: str
+    kind: Literal["extractive", "generated", "none"] = "extractive"
+    citations: list[Citation] = Field(default_factory=list)
+    evidence: list[dict[str, Any]] = Field(default_factory=list)
+    timings: dict[str, float] = Field(default_factory=dict)
