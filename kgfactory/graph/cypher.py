@@ -1,0 +1,187 @@
+"""All Cypher lives here, always parameterised.
+
+Labels and relationship types cannot be parameters in Cypher, so the few statements that need them are
+templates filled by `label_clause`/`rel_type`, which accept only names that pass `check_name` and that the
+caller took from the ontology allow-list, never from request text.
+
+The statements below are shared by FalkorDB and Neo4j. What differs (index DDL, constraints) is in DIALECTS.
+Dates are stored as ISO-8601 strings and metadata as JSON strings so both engines hold the same values.
+"""
+from __future__ import annotations
+
+import re
+
+from ..errors import GraphStoreError
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name or ""):
+        raise GraphStoreError(f"refusing label/type {name!r}: not a plain identifier")
+    return name
+
+
+def label_clause(labels: list[str]) -> str:
+    """':A:B' for SET e:A:B (names already allow-listed by the caller)."""
+    return "".join(f":`{check_name(l)}`" for l in labels)
+
+
+def rel_type(name: str) -> str:
+    return f"`{check_name(name)}`"
+
+
+# --- documents -------------------------------------------------------------------------------
+BEGIN_DOCUMENT = """
+MERGE (d:Document {id: $id})
+SET d.source = $source, d.title = $title, d.mime = $mime, d.tenant = $tenant, d.tags = $tags,
+    d.metadata = $metadata, d.ingested_at = $ingested_at, d.status = 'pending', d.uri = $uri
+"""
+
+COMPLETE_DOCUMENT = """
+MATCH (d:Document {id: $id})
+SET d.status = 'complete', d.chunk_count = $chunks, d.entity_count = $entities, d.relation_count = $relations,
+    d.run_id = $run_id
+"""
+
+DOC_FIELDS = ("d.id AS id, d.source AS source, d.title AS title, d.mime AS mime, d.tenant AS tenant, "
+              "d.tags AS tags, d.metadata AS metadata, d.ingested_at AS ingested_at, d.status AS status, "
+              "d.chunk_count AS chunk_count, d.entity_count AS entity_count, d.relation_count AS relation_count, "
+              "d.run_id AS run_id")
+
+GET_DOCUMENT = f"MATCH (d:Document {{id: $id}}) RETURN {DOC_FIELDS}"
+
+DOCUMENTS_BY_SOURCE = f"MATCH (d:Document {{source: $source, tenant: $tenant}}) RETURN {DOC_FIELDS}"
+
+LIST_DOCUMENTS = f"""
+MATCH (d:Document)
+WHERE ($tenant IS NULL OR d.tenant = $tenant) AND ($status IS NULL OR d.status = $status)
+RETURN {DOC_FIELDS} ORDER BY d.source, d.id
+"""
+
+# --- chunks ----------------------------------------------------------------------------------
+WRITE_CHUNKS = """
+MATCH (d:Document {id: $doc_id})
+UNWIND $rows AS r
+MERGE (c:Chunk {id: r.id})
+SET c.doc_id = $doc_id, c.tenant = r.tenant, c.index = r.index, c.text = r.text, c.start = r.start,
+    c.end = r.end, c.page = r.page, c.uri = r.uri
+MERGE (d)-[:HAS_CHUNK]->(c)
+"""
+
+LINK_NEXT = """
+UNWIND $pairs AS p
+MATCH (a:Chunk {id: p[0]}), (b:Chunk {id: p[1]})
+MERGE (a)-[:NEXT]->(b)
+"""
+
+DOC_CHUNK_IDS = "MATCH (:Document {id: $id})-[:HAS_CHUNK]->(c:Chunk) RETURN c.id AS id"
+
+# --- entities, mentions, relations -----------------------------------------------------------
+MERGE_ENTITIES = """
+UNWIND $rows AS r
+MERGE (e:Entity {id: r.id})
+ON CREATE SET e.name = r.name, e.label = r.label, e.tenant = r.tenant, e.aliases = r.aliases,
+              e.uri = r.uri, e.found_by = r.source
+ON MATCH SET e.aliases = e.aliases + [a IN r.aliases WHERE NOT a IN e.aliases]
+"""
+
+# template: labels filled from the ontology allow-list
+SET_ENTITY_LABELS = "UNWIND $ids AS id MATCH (e:Entity {{id: id}}) SET e{labels}"
+
+MERGE_MENTIONS = """
+UNWIND $rows AS r
+MATCH (c:Chunk {id: r.chunk_id}), (e:Entity {id: r.entity_id})
+MERGE (c)-[m:MENTIONS]->(e)
+SET m.count = r.count
+"""
+
+# template: relationship type filled from the ontology allow-list (or CO_OCCURS)
+MERGE_RELATIONS = """
+UNWIND $rows AS r
+MATCH (a:Entity {{id: r.source_id}}), (b:Entity {{id: r.target_id}})
+MERGE (a)-[x:{rel}]->(b)
+ON CREATE SET x.chunk_ids = r.chunk_ids
+ON MATCH SET x.chunk_ids = x.chunk_ids + [c IN r.chunk_ids WHERE NOT c IN x.chunk_ids]
+SET x.weight = size(x.chunk_ids)
+"""
+
+# --- delete ----------------------------------------------------------------------------------
+ENTITIES_OF_CHUNKS = """
+MATCH (c:Chunk)-[:MENTIONS]->(e:Entity) WHERE c.id IN $cids RETURN DISTINCT e.id AS id
+"""
+
+PRUNE_RELATION_PROVENANCE = """
+MATCH (a:Entity)-[x]->(b:Entity)
+WHERE a.id IN $eids AND x.chunk_ids IS NOT NULL AND any(c IN x.chunk_ids WHERE c IN $cids)
+SET x.chunk_ids = [c IN x.chunk_ids WHERE NOT c IN $cids]
+SET x.weight = size(x.chunk_ids)
+"""
+
+DELETE_UNSUPPORTED_RELATIONS = """
+MATCH (a:Entity)-[x]->(:Entity)
+WHERE a.id IN $eids AND x.chunk_ids IS NOT NULL AND size(x.chunk_ids) = 0
+DELETE x
+"""
+
+DELETE_CHUNKS = "MATCH (c:Chunk) WHERE c.id IN $cids DETACH DELETE c"
+
+DELETE_DOCUMENT = "MATCH (d:Document {id: $id}) DETACH DELETE d"
+
+DELETE_ORPHAN_ENTITIES = """
+MATCH (e:Entity) WHERE e.id IN $eids
+OPTIONAL MATCH (e)<-[m:MENTIONS]-(:Chunk)
+WITH e, count(m) AS n
+WHERE n = 0
+WITH e, e.id AS id
+DETACH DELETE e
+RETURN id
+"""
+
+# --- runs and stats --------------------------------------------------------------------------
+RECORD_RUN = """
+MERGE (r:IngestRun {id: $id})
+SET r.started_at = $started_at, r.finished_at = $finished_at, r.body = $body
+"""
+
+LIST_RUNS = "MATCH (r:IngestRun) RETURN r.id AS id, r.started_at AS started_at, r.body AS body ORDER BY r.started_at DESC LIMIT $limit"
+
+COUNT_LABEL = "MATCH (n:{label}) RETURN count(n) AS n"
+
+COUNT_REL_TYPES = "MATCH ()-[r]->() RETURN type(r) AS type, count(r) AS n"
+
+# --- dialects: what the two engines do differently --------------------------------------------
+DIALECTS: dict[str, dict[str, list[str]]] = {
+    "falkordb": {
+        # FalkorDB: CREATE INDEX errors when the index exists; the adapter ignores that error.
+        "indexes": [
+            "CREATE INDEX FOR (n:Document) ON (n.id)",
+            "CREATE INDEX FOR (n:Document) ON (n.source)",
+            "CREATE INDEX FOR (n:Chunk) ON (n.id)",
+            "CREATE INDEX FOR (n:Chunk) ON (n.doc_id)",
+            "CREATE INDEX FOR (n:Entity) ON (n.id)",
+            "CREATE INDEX FOR (n:IngestRun) ON (n.id)",
+            "CALL db.idx.fulltext.createNodeIndex('Entity', 'name')",
+        ],
+    },
+    "neo4j": {
+        "indexes": [
+            "CREATE CONSTRAINT kgf_document_id IF NOT EXISTS FOR (n:Document) REQUIRE n.id IS UNIQUE",
+            "CREATE CONSTRAINT kgf_chunk_id IF NOT EXISTS FOR (n:Chunk) REQUIRE n.id IS UNIQUE",
+            "CREATE CONSTRAINT kgf_entity_id IF NOT EXISTS FOR (n:Entity) REQUIRE n.id IS UNIQUE",
+            "CREATE CONSTRAINT kgf_run_id IF NOT EXISTS FOR (n:IngestRun) REQUIRE n.id IS UNIQUE",
+            "CREATE INDEX kgf_document_source IF NOT EXISTS FOR (n:Document) ON (n.source)",
+            "CREATE INDEX kgf_chunk_doc IF NOT EXISTS FOR (n:Chunk) ON (n.doc_id)",
+            "CREATE FULLTEXT INDEX kgf_entity_names IF NOT EXISTS FOR (n:Entity) ON EACH [n.name]",
+        ],
+    },
+}
+
+WRITE_CLAUSES = re.compile(r"\b(CREATE|MERGE|DELETE|DETACH|SET|REMOVE|DROP|LOAD\s+CSV|FOREACH)\b|CALL\s+db\.idx|CALL\s+apoc\.(create|merge|refactor|periodic)",
+                           re.IGNORECASE)
+
+
+def is_write(cypher: str) -> bool:
+    """Conservative check used to refuse writes on the read-only path (strings are stripped first)."""
+    stripped = re.sub(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`", "''", cypher)
+    return bool(WRITE_CLAUSES.search(stripped))

@@ -1,0 +1,1 @@
+"""Vector store adapters (Milvus Lite embedded, Milvus server)."""

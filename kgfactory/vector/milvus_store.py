@@ -1,0 +1,183 @@
+"""Milvus adapter for the VectorStore port: Milvus Lite (a file in the data dir) or a server by URI.
+
+HNSW (M=16, efConstruction=200), COSINE. Collections are loaded after opening; readiness is checked by a
+real query rather than by describe_index, which reports success before the index serves.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import RetrievalError, VectorStoreError
+from ..types import Chunk, Entity
+
+log = logging.getLogger(__name__)
+
+CHUNKS = "kgf_chunks"
+ENTITIES = "kgf_entities"
+FILTER_FIELDS = {"doc_id", "tenant", "tag"}
+_BATCH = 1000
+
+
+def _q(value: str) -> str:
+    """Quote a string for a Milvus filter expression (json escaping is a valid Milvus string literal)."""
+    return json.dumps(str(value))
+
+
+def build_filter(filters: dict[str, Any] | None, kind: str) -> str:
+    """Translate {doc_id, tenant, tag} filters into a Milvus boolean expression; unknown keys are an error."""
+    if not filters:
+        return ""
+    unknown = set(filters) - FILTER_FIELDS
+    if unknown:
+        raise RetrievalError(f"unknown filter field(s) {sorted(unknown)}; allowed: {sorted(FILTER_FIELDS)}")
+    parts = []
+    for key, value in filters.items():
+        if value is None:
+            continue
+        values = list(value) if isinstance(value, (list, tuple, set)) else [value]
+        if key == "tag":
+            if kind != CHUNKS:
+                continue
+            parts.append("(" + " or ".join(f"array_contains(tags, {_q(v)})" for v in values) + ")")
+        elif key == "doc_id" and kind != CHUNKS:
+            continue
+        else:
+            parts.append(f"{key} in [{', '.join(_q(v) for v in values)}]")
+    return " and ".join(parts)
+
+
+class MilvusVectorStore:
+    """Chunk and entity collections in one Milvus (Lite file or server)."""
+
+    def __init__(self, uri: str, token: str = "", ef: int = 64):
+        self.uri = uri
+        self.token = token
+        self.ef = ef
+        self._client = None
+        self._dim: int | None = None
+
+    @classmethod
+    def embedded(cls, data_dir: Path) -> "MilvusVectorStore":
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return cls(str(data_dir / "milvus.db"))
+
+    @property
+    def client(self):
+        if self._client is None:
+            try:
+                from pymilvus import MilvusClient
+
+                self._client = MilvusClient(uri=self.uri, token=self.token) if self.token else MilvusClient(uri=self.uri)
+            except Exception as e:
+                raise VectorStoreError(f"cannot open Milvus at {self.uri!r} (KGF_MILVUS_URI): {e}") from e
+        return self._client
+
+    def _call(self, what: str, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except RetrievalError:
+            raise
+        except Exception as e:
+            raise VectorStoreError(f"Milvus {what} failed: {e}") from e
+
+    def ensure(self, dim: int) -> None:
+        """Create the collections if missing (idempotent) and load them."""
+        from pymilvus import DataType, MilvusClient
+
+        c = self.client
+        existing = set(self._call("list_collections", c.list_collections))
+        for name in (CHUNKS, ENTITIES):
+            if name not in existing:
+                schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+                schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
+                schema.add_field("tenant", DataType.VARCHAR, max_length=128)
+                if name == CHUNKS:
+                    schema.add_field("doc_id", DataType.VARCHAR, max_length=64)
+                    schema.add_field("tags", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=64, max_length=128)
+                else:
+                    schema.add_field("label", DataType.VARCHAR, max_length=128)
+                schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+                index = c.prepare_index_params()
+                index.add_index(field_name="vector", index_type="HNSW", metric_type="COSINE",
+                                params={"M": 16, "efConstruction": 200})
+                self._call("create_collection", c.create_collection, name, schema=schema, index_params=index)
+            else:
+                have = self._collection_dim(name)
+                if have is not None and have != dim:
+                    raise VectorStoreError(
+                        f"collection {name} holds {have}-dim vectors but the embedder gives {dim}; "
+                        "use a new KGF_DATA_DIR or re-ingest after deleting the data directory")
+            self._call("load_collection", c.load_collection, name)
+        self._dim = dim
+
+    def _collection_dim(self, name: str) -> int | None:
+        desc = self._call("describe_collection", self.client.describe_collection, name)
+        for f in desc.get("fields", []):
+            if f.get("name") == "vector":
+                return int(f.get("params", {}).get("dim", 0)) or None
+        return None
+
+    def _upsert(self, name: str, rows: list[dict]) -> None:
+        for i in range(0, len(rows), _BATCH):
+            self._call("upsert", self.client.upsert, name, rows[i:i + _BATCH])
+
+    def upsert_chunks(self, chunks: Sequence[Chunk], vectors: np.ndarray, tags: Sequence[str] = ()) -> None:
+        if len(chunks) != len(vectors):
+            raise VectorStoreError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+        tag_list = [str(t) for t in tags][:64]
+        rows = [{"id": c.id, "tenant": c.tenant, "doc_id": c.doc_id, "tags": tag_list, "vector": v.tolist()}
+                for c, v in zip(chunks, vectors)]
+        self._upsert(CHUNKS, rows)
+
+    def upsert_entities(self, entities: Sequence[Entity], vectors: np.ndarray) -> None:
+        if len(entities) != len(vectors):
+            raise VectorStoreError(f"{len(entities)} entities but {len(vectors)} vectors")
+        rows = [{"id": e.id, "tenant": e.tenant, "label": e.label, "vector": v.tolist()} for e, v in zip(entities, vectors)]
+        self._upsert(ENTITIES, rows)
+
+    def chunk_ids_for_document(self, doc_id: str) -> list[str]:
+        rows = self._call("query", self.client.query, CHUNKS, filter=f"doc_id == {_q(doc_id)}", output_fields=["id"])
+        return [r["id"] for r in rows]
+
+    def delete_document(self, doc_id: str) -> int:
+        n = len(self.chunk_ids_for_document(doc_id))
+        self._call("delete", self.client.delete, CHUNKS, filter=f"doc_id == {_q(doc_id)}")
+        return n
+
+    def delete_entities(self, entity_ids: Sequence[str]) -> int:
+        ids = list(entity_ids)
+        for i in range(0, len(ids), _BATCH):
+            self._call("delete", self.client.delete, ENTITIES, ids=ids[i:i + _BATCH])
+        return len(ids)
+
+    def _search(self, name: str, vector: np.ndarray, top_k: int, filters: dict[str, Any] | None) -> list[tuple[str, float]]:
+        expr = build_filter(filters, name)
+        res = self._call("search", self.client.search, name, data=[np.asarray(vector, dtype=np.float32).tolist()],
+                         limit=top_k, filter=expr, search_params={"metric_type": "COSINE", "params": {"ef": max(self.ef, top_k)}})
+        return [(hit["id"], float(hit["distance"])) for hit in res[0]]
+
+    def search_chunks(self, vector: np.ndarray, top_k: int, filters: dict[str, Any] | None = None) -> list[tuple[str, float]]:
+        return self._search(CHUNKS, vector, top_k, filters)
+
+    def search_entities(self, vector: np.ndarray, top_k: int, filters: dict[str, Any] | None = None) -> list[tuple[str, float]]:
+        return self._search(ENTITIES, vector, top_k, filters)
+
+    def count(self, kind: str) -> int:
+        name = {"chunks": CHUNKS, "entities": ENTITIES}.get(kind, kind)
+        if name not in self._call("list_collections", self.client.list_collections):
+            return 0
+        rows = self._call("query", self.client.query, name, filter="", output_fields=["count(*)"])
+        return int(rows[0]["count(*)"])
+
+    def close(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.close()
+            except Exception as e:  # closing must not mask the real error
+                log.warning("closing Milvus client: %s", e)
+            self._client = None
