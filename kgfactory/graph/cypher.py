@@ -32,21 +32,24 @@ def rel_type(name: str) -> str:
 
 
 # --- documents -------------------------------------------------------------------------------
-BEGIN_DOCUMENT = """
-MERGE (d:Document {id: $id})
-SET d.source = $source, d.title = $title, d.mime = $mime, d.tenant = $tenant, d.tags = $tags,
-    d.metadata = $metadata, d.ingested_at = $ingested_at, d.status = 'pending', d.uri = $uri
+BEGIN_DOCUMENTS = """
+UNWIND $rows AS r
+MERGE (d:Document {id: r.id})
+SET d.source = r.source, d.title = r.title, d.mime = r.mime, d.tenant = r.tenant, d.tags = r.tags,
+    d.metadata = r.metadata, d.ingested_at = r.ingested_at, d.status = 'pending', d.uri = r.uri
 """
 
-COMPLETE_DOCUMENT = """
-MATCH (d:Document {id: $id})
-SET d.status = 'complete', d.chunk_count = $chunks, d.entity_count = $entities, d.relation_count = $relations,
-    d.run_id = $run_id
+COMPLETE_DOCUMENTS = """
+UNWIND $rows AS r
+MATCH (d:Document {id: r.id})
+SET d.status = 'complete', d.chunk_count = r.chunks, d.entity_count = r.entities, d.run_id = r.run_id
 """
+
+SET_DOCUMENT_STATUS = "MATCH (d:Document {id: $id}) SET d.status = $status"
 
 DOC_FIELDS = ("d.id AS id, d.source AS source, d.title AS title, d.mime AS mime, d.tenant AS tenant, "
               "d.tags AS tags, d.metadata AS metadata, d.ingested_at AS ingested_at, d.status AS status, "
-              "d.chunk_count AS chunk_count, d.entity_count AS entity_count, d.relation_count AS relation_count, "
+              "d.chunk_count AS chunk_count, d.entity_count AS entity_count, "
               "d.run_id AS run_id")
 
 GET_DOCUMENT = f"MATCH (d:Document {{id: $id}}) RETURN {DOC_FIELDS}"
@@ -61,10 +64,10 @@ RETURN {DOC_FIELDS} ORDER BY d.source, d.id
 
 # --- chunks ----------------------------------------------------------------------------------
 WRITE_CHUNKS = """
-MATCH (d:Document {id: $doc_id})
 UNWIND $rows AS r
+MATCH (d:Document {id: r.doc_id})
 MERGE (c:Chunk {id: r.id})
-SET c.doc_id = $doc_id, c.tenant = r.tenant, c.index = r.index, c.text = r.text, c.start = r.start,
+SET c.doc_id = r.doc_id, c.tenant = r.tenant, c.index = r.index, c.text = r.text, c.start = r.start,
     c.end = r.end, c.page = r.page, c.uri = r.uri
 MERGE (d)-[:HAS_CHUNK]->(c)
 """
@@ -101,9 +104,9 @@ MERGE_RELATIONS = """
 UNWIND $rows AS r
 MATCH (a:Entity {{id: r.source_id}}), (b:Entity {{id: r.target_id}})
 MERGE (a)-[x:{rel}]->(b)
-ON CREATE SET x.chunk_ids = r.chunk_ids
-ON MATCH SET x.chunk_ids = x.chunk_ids + [c IN r.chunk_ids WHERE NOT c IN x.chunk_ids]
-SET x.weight = size(x.chunk_ids)
+ON CREATE SET x.chunk_ids = []
+WITH x, x.chunk_ids + [c IN r.chunk_ids WHERE NOT c IN x.chunk_ids] AS merged
+SET x.chunk_ids = merged, x.weight = size(merged)
 """
 
 # --- delete ----------------------------------------------------------------------------------
@@ -114,8 +117,8 @@ MATCH (c:Chunk)-[:MENTIONS]->(e:Entity) WHERE c.id IN $cids RETURN DISTINCT e.id
 PRUNE_RELATION_PROVENANCE = """
 MATCH (a:Entity)-[x]->(b:Entity)
 WHERE a.id IN $eids AND x.chunk_ids IS NOT NULL AND any(c IN x.chunk_ids WHERE c IN $cids)
-SET x.chunk_ids = [c IN x.chunk_ids WHERE NOT c IN $cids]
-SET x.weight = size(x.chunk_ids)
+WITH x, [c IN x.chunk_ids WHERE NOT c IN $cids] AS kept
+SET x.chunk_ids = kept, x.weight = size(kept)
 """
 
 DELETE_UNSUPPORTED_RELATIONS = """

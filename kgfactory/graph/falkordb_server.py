@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import socket as _socket
 import subprocess
 import tempfile
 import time
@@ -40,17 +41,19 @@ class EmbeddedFalkorDB:
         self.started_here = False
 
     def _ping(self) -> bool:
+        """Raw PING: redis-py would retry with backoff on a stale socket file."""
         if not self.sock.exists():
             return False
+        s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        s.settimeout(2)
         try:
-            import redis
-
-            r = redis.Redis(unix_socket_path=str(self.sock), socket_timeout=2)
-            ok = bool(r.ping())
-            r.close()
-            return ok
-        except Exception:
+            s.connect(str(self.sock))
+            s.sendall(b"*1\r\n$4\r\nPING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+        except OSError:
             return False
+        finally:
+            s.close()
 
     def start(self) -> Path:
         """Return the socket path of a running server, starting one if none answers."""
@@ -103,18 +106,17 @@ class EmbeddedFalkorDB:
         """Shut down a server this process started; leave one we re-attached to alone."""
         if not self.started_here:
             return
-        try:
-            import redis
-
-            redis.Redis(unix_socket_path=str(self.sock), socket_timeout=10).shutdown()
-        except Exception as e:  # redis-py raises ConnectionError when the server closes the socket
-            log.debug("shutdown: %s", e)
+        _send_shutdown(self.sock)
+        # Redis fsyncs the AOF and removes the socket before it exits; the graph module then takes seconds to
+        # unwind its thread pools. Wait for the socket, not the process: the data is safe by then.
+        deadline = time.monotonic() + 15
+        while self.sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
         if self.proc is not None:
             try:
-                self.proc.wait(timeout=15)
+                self.proc.wait(timeout=0.2)
             except subprocess.TimeoutExpired:
-                log.warning("FalkorDB did not stop in 15s; killing it")
-                self.proc.kill()
+                log.debug("FalkorDB pid %s still unwinding after shutdown; it exits on its own", self.proc.pid)
         self.started_here = False
         self.proc = None
 
@@ -122,13 +124,22 @@ class EmbeddedFalkorDB:
         return self.proc.pid if self.proc else None
 
 
+def _send_shutdown(sock: Path) -> None:
+    """Send SHUTDOWN on a raw socket: the reply only comes once the process has exited, and redis-py would
+    retry with backoff; we wait for the socket file to vanish instead (see stop)."""
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    s.settimeout(2)
+    try:
+        s.connect(str(sock))
+        s.sendall(b"*1\r\n$8\r\nSHUTDOWN\r\n")
+    except OSError as e:
+        log.debug("shutdown: %s", e)
+    finally:
+        s.close()
+
+
 def kill_stale(data_dir: Path) -> None:
-    """Test and ops helper: stop whatever server listens on this data dir's socket."""
+    """Ops helper: stop whatever server listens on this data dir's socket."""
     sock = socket_path(Path(data_dir) / "graph")
     if sock.exists():
-        try:
-            import redis
-
-            redis.Redis(unix_socket_path=str(sock), socket_timeout=5).shutdown()
-        except Exception:
-            pass
+        _send_shutdown(sock)

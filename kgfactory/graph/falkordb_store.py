@@ -72,18 +72,19 @@ class FalkorDBGraphStore:
     def list_documents(self, tenant: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
         return [_doc(r) for r in self._rows(Q.LIST_DOCUMENTS, {"tenant": tenant, "status": status})]
 
-    def begin_document(self, doc: Document) -> None:
-        self._run(Q.BEGIN_DOCUMENT, {
-            "id": doc.id, "source": doc.source, "title": doc.title, "mime": doc.mime, "tenant": doc.tenant,
-            "tags": list(doc.tags), "metadata": json.dumps(doc.metadata, default=str, sort_keys=True),
-            "ingested_at": doc.ingested_at.isoformat(), "uri": DOC_NS + doc.id})
-
-    def write_chunks(self, doc: Document, chunks: Sequence[Chunk]) -> None:
-        rows = [{"id": c.id, "tenant": c.tenant, "index": c.index, "text": c.text, "start": c.start, "end": c.end,
-                 "page": c.page, "uri": CHUNK_NS + c.id} for c in chunks]
+    def begin_documents(self, docs: Sequence[Document]) -> None:
+        rows = [{"id": d.id, "source": d.source, "title": d.title, "mime": d.mime, "tenant": d.tenant,
+                 "tags": list(d.tags), "metadata": json.dumps(d.metadata, default=str, sort_keys=True),
+                 "ingested_at": d.ingested_at.isoformat(), "uri": DOC_NS + d.id} for d in docs]
         for batch in _batches(rows):
-            self._run(Q.WRITE_CHUNKS, {"doc_id": doc.id, "rows": batch})
-        pairs = [[a.id, b.id] for a, b in zip(chunks, chunks[1:])]
+            self._run(Q.BEGIN_DOCUMENTS, {"rows": batch})
+
+    def write_chunks(self, chunks: Sequence[Chunk]) -> None:
+        rows = [{"id": c.id, "doc_id": c.doc_id, "tenant": c.tenant, "index": c.index, "text": c.text,
+                 "start": c.start, "end": c.end, "page": c.page, "uri": CHUNK_NS + c.id} for c in chunks]
+        for batch in _batches(rows):
+            self._run(Q.WRITE_CHUNKS, {"rows": batch})
+        pairs = [[a.id, b.id] for a, b in zip(chunks, chunks[1:]) if a.doc_id == b.doc_id and b.index == a.index + 1]
         for batch in _batches(pairs):
             self._run(Q.LINK_NEXT, {"pairs": batch})
 
@@ -111,10 +112,13 @@ class FalkorDBGraphStore:
             for batch in _batches(rrows):
                 self._run(stmt, {"rows": batch})
 
-    def complete_document(self, doc_id: str, counts: dict[str, int]) -> None:
-        self._run(Q.COMPLETE_DOCUMENT, {"id": doc_id, "chunks": counts.get("chunks", 0),
-                                        "entities": counts.get("entities", 0), "relations": counts.get("relations", 0),
-                                        "run_id": counts.get("run_id")})
+    def complete_documents(self, rows: Sequence[dict[str, Any]]) -> None:
+        """rows: {id, chunks, entities, run_id}; flips status to 'complete' as the last write of a document."""
+        for batch in _batches([dict(r) for r in rows]):
+            self._run(Q.COMPLETE_DOCUMENTS, {"rows": batch})
+
+    def set_status(self, doc_id: str, status: str) -> None:
+        self._run(Q.SET_DOCUMENT_STATUS, {"id": doc_id, "status": status})
 
     def chunk_ids(self, doc_id: str) -> list[str]:
         return [r["id"] for r in self._rows(Q.DOC_CHUNK_IDS, {"id": doc_id})]

@@ -126,11 +126,13 @@ class MilvusVectorStore:
         for i in range(0, len(rows), _BATCH):
             self._call("upsert", self.client.upsert, name, rows[i:i + _BATCH])
 
-    def upsert_chunks(self, chunks: Sequence[Chunk], vectors: np.ndarray, tags: Sequence[str] = ()) -> None:
+    def upsert_chunks(self, chunks: Sequence[Chunk], vectors: np.ndarray,
+                      tags_by_doc: dict[str, Sequence[str]] | None = None) -> None:
         if len(chunks) != len(vectors):
             raise VectorStoreError(f"{len(chunks)} chunks but {len(vectors)} vectors")
-        tag_list = [str(t) for t in tags][:64]
-        rows = [{"id": c.id, "tenant": c.tenant, "doc_id": c.doc_id, "tags": tag_list, "vector": v.tolist()}
+        tags_by_doc = tags_by_doc or {}
+        rows = [{"id": c.id, "tenant": c.tenant, "doc_id": c.doc_id,
+                 "tags": [str(t) for t in tags_by_doc.get(c.doc_id, ())][:64], "vector": v.tolist()}
                 for c, v in zip(chunks, vectors)]
         self._upsert(CHUNKS, rows)
 

@@ -1,0 +1,98 @@
+"""The one place that turns Settings into adapters. Nothing here runs at import time."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+from .settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """The wired-up stores and models for one data directory; close() releases them."""
+
+    settings: Settings
+    ontology: Any
+    graph: Any
+    vectors: Any
+    embedder: Any
+    extractor: Any
+    pipeline: Any
+    _closers: list = field(default_factory=list)
+
+    def close(self) -> None:
+        for fn in reversed(self._closers):
+            try:
+                fn()
+            except Exception as e:  # keep closing the rest
+                log.warning("error while closing: %s", e)
+        self._closers.clear()
+
+    def __enter__(self) -> "Services":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def build_graph_store(settings: Settings, ontology):
+    if settings.graph_backend == "falkordb":
+        from .graph.falkordb_server import EmbeddedFalkorDB
+        from .graph.falkordb_store import FalkorDBGraphStore
+
+        server = EmbeddedFalkorDB(settings.data_dir)
+        sock = server.start()
+        on_close = None if settings.falkordb_keep_running else server.stop
+        return FalkorDBGraphStore(graph_name=settings.graph_name, unix_socket_path=str(sock),
+                                  labels_for=ontology.labels_for, on_close=on_close)
+    raise ConfigError(f"KGF_GRAPH_BACKEND={settings.graph_backend!r} is not supported")
+
+
+def build_vector_store(settings: Settings):
+    from .vector.milvus_store import MilvusVectorStore
+
+    if settings.milvus_uri:
+        return MilvusVectorStore(settings.milvus_uri, token=settings.milvus_token)
+    return MilvusVectorStore.embedded(settings.data_dir)
+
+
+def build_embedder(settings: Settings):
+    from .ingest.embedder import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(settings.embed_model, sha256_prefix=settings.embed_sha256_prefix,
+                                       batch_size=settings.embed_batch_size, device=settings.device)
+
+
+def build_services(settings: Settings | None = None) -> Services:
+    """Open every store for the settings' data directory. Models load lazily on first use."""
+    from .ingest.chunker import Chunker
+    from .ingest.embedder import resolve_model_path
+    from .ingest.pipeline import IngestPipeline
+    from .ingest.spacy_extractor import SpacyExtractor
+    from .ontology.loader import load_ontology
+
+    settings = settings or get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ontology = load_ontology(settings.ontology_path)
+    closers = []
+    graph = build_graph_store(settings, ontology)
+    closers.append(graph.close)
+    try:
+        vectors = build_vector_store(settings)
+        closers.append(vectors.close)
+        embedder = build_embedder(settings)
+        extractor = SpacyExtractor(ontology, model=settings.spacy_model,
+                                   noun_phrases=settings.extract_noun_phrases) if settings.extract else None
+        tok = str(resolve_model_path(settings.embed_model)) if settings.chunk_unit == "tokens" else None
+        chunker = Chunker(settings.chunk_size, settings.chunk_overlap, settings.chunk_unit, tokenizer_path=tok)
+        pipeline = IngestPipeline(graph, vectors, embedder, extractor, chunker, ontology_version=ontology.version,
+                                  max_file_bytes=settings.max_file_bytes, max_record_chars=settings.max_record_chars)
+    except Exception:
+        for fn in reversed(closers):
+            fn()
+        raise
+    return Services(settings, ontology, graph, vectors, embedder, extractor, pipeline, closers)

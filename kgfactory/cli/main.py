@@ -1,0 +1,171 @@
+"""`kgf`: the command line. Each command opens the data directory, does its work and closes it cleanly."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Iterator, List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import KGFError
+
+app = typer.Typer(help="kgfactory: GraphRAG over a semantic layer, offline by default.", no_args_is_help=True,
+                  add_completion=False)
+console = Console()
+err = Console(stderr=True)
+
+DataDir = typer.Option(None, "--data-dir", "-d", help="Data directory (default: $KGF_DATA_DIR or ./kgf-data).")
+
+
+def sample_dir() -> Path:
+    """The small corpus that ships inside the package."""
+    return Path(str(resources.files("kgfactory") / "samples" / "corpus"))
+
+
+@app.callback()
+def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at INFO level to stderr.")) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@contextmanager
+def services(data_dir: Optional[Path], **overrides) -> Iterator:
+    from ..bootstrap import build_services
+    from ..settings import Settings
+
+    kwargs = {k: v for k, v in overrides.items() if v is not None}
+    if data_dir is not None:
+        kwargs["data_dir"] = data_dir
+    try:
+        svc = build_services(Settings(**kwargs))
+    except KGFError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2)
+    try:
+        yield svc
+    except KGFError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2)
+    finally:
+        svc.close()
+
+
+@app.command()
+def ingest(
+    paths: List[Path] = typer.Argument(None, help="Files or directories (recursive): .txt .md .html .pdf .json .jsonl"),
+    sample: bool = typer.Option(False, "--sample", help="Ingest the sample corpus bundled with kgfactory."),
+    tenant: str = typer.Option("default", help="Tenant the documents belong to."),
+    tag: List[str] = typer.Option([], "--tag", "-t", help="Tag to attach (repeatable)."),
+    vector_only: bool = typer.Option(False, "--vector-only", help="Skip entity extraction and graph facts."),
+    data_dir: Optional[Path] = DataDir,
+    as_json: bool = typer.Option(False, "--json", help="Print the run record as JSON."),
+) -> None:
+    """Parse, chunk, embed and extract documents into the vector store and the graph."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    targets = [str(p) for p in (paths or [])] + ([str(sample_dir())] if sample else [])
+    if not targets:
+        err.print("[red]error:[/red] give at least one PATH, or --sample")
+        raise typer.Exit(2)
+    with services(data_dir, extract=False if vector_only else None) as svc:
+        with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("documents"),
+                      TimeElapsedColumn(), console=err, transient=True, disable=as_json) as bar:
+            task = bar.add_task("ingest", total=None)
+            run = svc.pipeline.ingest(targets, tenant=tenant, tags=tag,
+                                      progress=lambda event, n: bar.advance(task, n))
+        stats = _stats(svc)
+    if as_json:
+        console.print_json(run.model_dump_json())
+        return
+    t = Table(title=f"ingest run {run.id}")
+    for col in ("added", "replaced", "unchanged", "errors", "chunks", "entities", "relations"):
+        t.add_column(col, justify="right")
+    t.add_row(*map(str, (run.documents_added, run.documents_replaced, run.documents_unchanged, len(run.errors),
+                         run.chunks, run.entities, run.relations)))
+    console.print(t)
+    console.print("stage seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in run.timings.items()))
+    for e in run.errors:
+        err.print(f"[yellow]skipped[/yellow] {e.source}: {e.reason}")
+    _print_stats(stats)
+
+
+@app.command()
+def delete(doc_id: str = typer.Argument(..., help="Document id (see `kgf documents`)."), data_dir: Optional[Path] = DataDir) -> None:
+    """Remove a document and everything only it contributed (vectors, chunks, mentions, relations, orphans)."""
+    with services(data_dir) as svc:
+        rep = svc.pipeline.delete(doc_id)
+    if not rep.found:
+        err.print(f"[red]error:[/red] no document with id {doc_id}")
+        raise typer.Exit(1)
+    console.print(f"deleted {doc_id}: {rep.chunks} chunks, {rep.entities} orphaned entities")
+
+
+@app.command()
+def documents(tenant: Optional[str] = typer.Option(None, help="Only this tenant."), data_dir: Optional[Path] = DataDir,
+              as_json: bool = typer.Option(False, "--json", help="JSON output.")) -> None:
+    """List stored documents."""
+    with services(data_dir) as svc:
+        docs = svc.graph.list_documents(tenant=tenant)
+    if as_json:
+        console.print_json(json.dumps(docs, default=str))
+        return
+    t = Table(title=f"{len(docs)} documents")
+    for col in ("id", "title", "source", "tenant", "chunks", "status"):
+        t.add_column(col, overflow="fold")
+    for d in docs:
+        t.add_row(d["id"], d.get("title") or "", d.get("source") or "", d.get("tenant") or "",
+                  str(d.get("chunk_count") or 0), d.get("status") or "")
+    console.print(t)
+
+
+@app.command()
+def stats(data_dir: Optional[Path] = DataDir, as_json: bool = typer.Option(False, "--json", help="JSON output.")) -> None:
+    """Counts of nodes, relationships and vectors."""
+    with services(data_dir) as svc:
+        s = _stats(svc)
+    if as_json:
+        console.print_json(json.dumps(s))
+    else:
+        _print_stats(s)
+
+
+@app.command()
+def runs(limit: int = typer.Option(10, help="How many recent runs."), data_dir: Optional[Path] = DataDir) -> None:
+    """Recent ingest runs (lineage: versions, counts, errors)."""
+    with services(data_dir) as svc:
+        rows = svc.graph.list_runs(limit)
+    t = Table(title="ingest runs")
+    for col in ("id", "started", "model", "extractor", "ontology", "added", "errors"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        t.add_row(r["id"], r["started_at"][:19], r["embed_model"], r["extractor"], r["ontology_version"],
+                  str(r["documents_added"]), str(len(r["errors"])))
+    console.print(t)
+
+
+def _stats(svc) -> dict:
+    g = svc.graph.stats()
+    return {"graph": g, "vectors": {"chunks": svc.vectors.count("chunks"), "entities": svc.vectors.count("entities")}}
+
+
+def _print_stats(s: dict) -> None:
+    t = Table(title="knowledge base")
+    t.add_column("store")
+    t.add_column("what")
+    t.add_column("count", justify="right")
+    for k, v in sorted(s["graph"].items(), key=lambda kv: (kv[0][0].islower(), kv[0])):
+        t.add_row("graph", k, str(v))
+    for k, v in s["vectors"].items():
+        t.add_row("vectors", k, str(v))
+    console.print(t)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,211 @@
+"""The ingest pipeline: parse -> chunk -> embed -> extract -> write, in groups of documents.
+
+Write order gives crash safety without transactions spanning two stores: each group's Document nodes are
+written first with status 'pending', then chunks, graph facts and vectors, and status flips to 'complete'
+last. A re-run finds a pending document, removes what it left, and ingests it again. A changed document
+(same source, new bytes) is written in full before the old version is removed, so nothing stored is lost.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from ..errors import KGFError
+from ..ports import Embedder, Extractor, GraphStore, VectorStore
+from ..types import Chunk, Document, Extraction, FileError, IngestRun, utcnow
+from .chunker import Chunker
+from .parsers import iter_documents
+
+log = logging.getLogger(__name__)
+
+PIPELINE_VERSION = "1"
+STAGES = ("parse", "chunk", "embed", "extract", "write")
+Progress = Callable[[str, int], None]  # (event, amount): "document" per document done, "source" per source seen
+
+
+@dataclass
+class DeleteReport:
+    doc_id: str
+    chunks: int = 0
+    entities: int = 0
+    found: bool = True
+
+
+@dataclass
+class _Group:
+    docs: list[Document] = field(default_factory=list)
+    replaces: dict[str, list[str]] = field(default_factory=dict)  # new doc id -> old doc ids of the same source
+
+
+class IngestPipeline:
+    """Wires the ports together; holds no state beyond the run it is doing."""
+
+    def __init__(self, graph: GraphStore, vectors: VectorStore, embedder: Embedder, extractor: Extractor | None,
+                 chunker: Chunker, ontology_version: str = "", group_size: int = 64, max_file_bytes: int = 50 << 20,
+                 max_record_chars: int = 2_000_000):
+        self.graph, self.vectors, self.embedder, self.extractor = graph, vectors, embedder, extractor
+        self.chunker = chunker
+        self.ontology_version = ontology_version
+        self.group_size = group_size
+        self.max_file_bytes, self.max_record_chars = max_file_bytes, max_record_chars
+        self._ready = False
+
+    def ensure_ready(self, entity_labels: Iterable[str] = ()) -> None:
+        if not self._ready:
+            self.vectors.ensure(self.embedder.dim)
+            self.graph.ensure_schema(entity_labels)
+            self._ready = True
+
+    # -- ingest -----------------------------------------------------------------------------------
+    def ingest(self, paths: Sequence[str], tenant: str = "default", tags: Sequence[str] = (),
+               metadata: dict[str, Any] | None = None, progress: Progress | None = None) -> IngestRun:
+        self.ensure_ready()
+        run = IngestRun(id="run_" + uuid.uuid4().hex[:16], pipeline_version=PIPELINE_VERSION,
+                        embed_model=self.embedder.model_id, extractor=self.extractor.name if self.extractor else "none",
+                        ontology_version=self.ontology_version)
+        run.timings = {s: 0.0 for s in STAGES}
+        group = _Group()
+        t = time.perf_counter()
+        for item in iter_documents(paths, tenant=tenant, tags=tags, metadata=metadata,
+                                   max_file_bytes=self.max_file_bytes, max_record_chars=self.max_record_chars):
+            run.timings["parse"] += time.perf_counter() - t
+            if isinstance(item, FileError):
+                run.errors.append(item)
+                log.warning("skipped %s: %s", item.source, item.reason)
+                _tick(progress, "document")
+            else:
+                self._admit(item, group, run, progress)
+                if len(group.docs) >= self.group_size:
+                    self._process(group, run, progress)
+                    group = _Group()
+            t = time.perf_counter()
+        if group.docs:
+            self._process(group, run, progress)
+        run.finished_at = utcnow()
+        run.timings = {k: round(v, 4) for k, v in run.timings.items()}
+        self.graph.record_run(run)
+        return run
+
+    def _admit(self, doc: Document, group: _Group, run: IngestRun, progress: Progress | None) -> None:
+        """Decide: unchanged (skip), pending leftover (repair), new or changed (ingest)."""
+        existing = self.graph.get_document(doc.id)
+        if existing and existing.get("status") == "complete":
+            run.documents_unchanged += 1
+            _tick(progress, "document")
+            return
+        if existing:  # pending: a crash interrupted it
+            log.info("repairing half-written document %s (%s)", doc.id, doc.source)
+            self.delete(doc.id)
+        if any(d.id == doc.id for d in group.docs):
+            return  # the same record twice in one batch
+        olds = [d["id"] for d in self.graph.documents_by_source(doc.source, doc.tenant) if d["id"] != doc.id]
+        group.docs.append(doc)
+        if olds:
+            group.replaces[doc.id] = olds
+
+    def _process(self, group: _Group, run: IngestRun, progress: Progress | None) -> None:
+        timings = run.timings
+        t = time.perf_counter()
+        chunks_by_doc: dict[str, list[Chunk]] = {}
+        docs: list[Document] = []
+        for doc in group.docs:
+            try:
+                chunks = self.chunker.split(doc)
+            except Exception as e:  # one bad document must not stop the batch
+                chunks, reason = [], f"chunking failed: {e}"
+            else:
+                reason = "no text to index after chunking"
+            if not chunks:
+                run.errors.append(FileError(source=doc.source, reason=reason))
+                _tick(progress, "document")
+                continue
+            chunks_by_doc[doc.id] = chunks
+            docs.append(doc)
+        all_chunks = [c for d in docs for c in chunks_by_doc[d.id]]
+        timings["chunk"] += time.perf_counter() - t
+        if not docs:
+            return
+
+        t = time.perf_counter()
+        vectors = self.embedder.embed([c.text for c in all_chunks])
+        timings["embed"] += time.perf_counter() - t
+
+        extraction = Extraction()
+        if self.extractor is not None:
+            t = time.perf_counter()
+            extraction = self.extractor.extract(all_chunks, tenant=docs[0].tenant)
+            timings["extract"] += time.perf_counter() - t
+            if extraction.entities:
+                t = time.perf_counter()
+                entity_vectors = self.embedder.embed([e.name for e in extraction.entities], batch_size=256)
+                timings["embed"] += time.perf_counter() - t
+        t = time.perf_counter()
+        try:
+            self._write(docs, all_chunks, vectors, extraction, run)
+            if extraction.entities:
+                self.vectors.upsert_entities(extraction.entities, entity_vectors)
+            entities_per_doc = _entities_per_doc(extraction, all_chunks)
+            self.graph.complete_documents([{"id": d.id, "chunks": len(chunks_by_doc[d.id]),
+                                            "entities": entities_per_doc.get(d.id, 0), "run_id": run.id} for d in docs])
+        except KGFError as e:
+            # the stores are failing: leave the group pending (a re-run repairs it) and report every document
+            for d in docs:
+                run.errors.append(FileError(source=d.source, reason=f"not stored: {e}"))
+            timings["write"] += time.perf_counter() - t
+            log.error("write failed for %d documents: %s", len(docs), e)
+            for _ in docs:
+                _tick(progress, "document")
+            return
+        for d in docs:
+            for old in group.replaces.get(d.id, []):
+                self.delete(old)
+                run.documents_replaced += 1
+        timings["write"] += time.perf_counter() - t
+        run.documents_added += len(docs) - sum(1 for d in docs if d.id in group.replaces)
+        run.chunks += len(all_chunks)
+        run.entities += len(extraction.entities)
+        run.relations += len(extraction.relations)
+        for _ in docs:
+            _tick(progress, "document")
+
+    def _write(self, docs: list[Document], chunks: list[Chunk], vectors: np.ndarray, extraction: Extraction,
+               run: IngestRun) -> None:
+        self.graph.begin_documents(docs)
+        self.graph.write_chunks(chunks)
+        if self.extractor is not None:
+            self.graph.write_extraction(extraction.entities, extraction.mentions, extraction.relations)
+        self.vectors.upsert_chunks(chunks, vectors, {d.id: d.tags for d in docs})
+
+    # -- delete -----------------------------------------------------------------------------------
+    def delete(self, doc_id: str) -> DeleteReport:
+        """Remove a document's vectors, chunks, mentions, relations supported only by it, and orphans."""
+        self.ensure_ready()
+        if self.graph.get_document(doc_id) is None:
+            if not self.vectors.chunk_ids_for_document(doc_id):
+                return DeleteReport(doc_id=doc_id, found=False)
+        else:
+            self.graph.set_status(doc_id, "deleting")
+        chunks = self.vectors.delete_document(doc_id)
+        orphans = self.graph.delete_document(doc_id)
+        if orphans:
+            self.vectors.delete_entities(orphans)
+        return DeleteReport(doc_id=doc_id, chunks=chunks, entities=len(orphans))
+
+
+def _tick(progress: Progress | None, event: str, n: int = 1) -> None:
+    if progress is not None:
+        progress(event, n)
+
+
+def _entities_per_doc(extraction: Extraction, chunks: list[Chunk]) -> dict[str, int]:
+    doc_of = {c.id: c.doc_id for c in chunks}
+    per: dict[str, set[str]] = defaultdict(set)
+    for m in extraction.mentions:
+        per[doc_of.get(m.chunk_id, "")].add(m.entity_id)
+    return {k: len(v) for k, v in per.items()}

