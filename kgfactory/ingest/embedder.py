@@ -86,7 +86,10 @@ class SentenceTransformerEmbedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         try:
+            import transformers
             from sentence_transformers import SentenceTransformer
+
+            transformers.logging.disable_progress_bar()  # our CLI draws its own progress
 
             model = SentenceTransformer(str(path), device=self.device)
             if self.device == "cuda":

@@ -1,0 +1,47 @@
+"""The `kgf` CLI through typer's runner, on real stores."""
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from kgfactory.cli.main import app
+
+runner = CliRunner()
+
+
+def test_help_lists_commands():
+    res = runner.invoke(app, ["--help"])
+    assert res.exit_code == 0
+    for cmd in ("ingest", "delete", "stats", "documents", "runs"):
+        assert cmd in res.output
+
+
+def test_ingest_sample_stats_documents_delete(tmp_path):
+    d = str(tmp_path / "data")
+    res = runner.invoke(app, ["ingest", "--sample", "-d", d, "--json"])
+    assert res.exit_code == 0, res.output
+    run = json.loads(res.stdout)
+    assert run["documents_added"] == 6 and run["errors"] == []
+    res = runner.invoke(app, ["stats", "-d", d, "--json"])
+    stats = json.loads(res.stdout)
+    assert stats["graph"]["Document"] == 6 and stats["vectors"]["chunks"] == stats["graph"]["Chunk"]
+    docs = json.loads(runner.invoke(app, ["documents", "-d", d, "--json"]).stdout)
+    assert len(docs) == 6
+    res = runner.invoke(app, ["delete", docs[0]["id"], "-d", d])
+    assert res.exit_code == 0 and "deleted" in res.output
+    res = runner.invoke(app, ["delete", "doc_nope", "-d", d])
+    assert res.exit_code == 1 and "no document" in res.output
+    res = runner.invoke(app, ["runs", "-d", d])
+    assert res.exit_code == 0 and "run_" in res.output
+
+
+def test_ingest_without_paths_is_a_clear_error(tmp_path):
+    res = runner.invoke(app, ["ingest", "-d", str(tmp_path / "x")])
+    assert res.exit_code == 2 and "PATH" in res.output
+
+
+def test_bad_setting_names_the_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("KGF_EMBED_MODEL", str(tmp_path / "no-such-model"))
+    res = runner.invoke(app, ["ingest", str(tmp_path), "-d", str(tmp_path / "x")])
+    assert res.exit_code == 2 and "KGF_EMBED_MODEL" in res.output
