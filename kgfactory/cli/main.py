@@ -5,7 +5,6 @@ import json
 import logging
 import os
 from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
 from typing import Iterator, List, Optional
 
@@ -25,7 +24,7 @@ DataDir = typer.Option(None, "--data-dir", "-d", help="Data directory (default: 
 
 def sample_dir() -> Path:
     """The small corpus that ships inside the package."""
-    return Path(str(resources.files("kgfactory") / "samples" / "corpus"))
+    return Path(__file__).resolve().parents[1] / "samples" / "corpus"
 
 
 @app.callback()

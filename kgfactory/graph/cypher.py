@@ -141,6 +141,41 @@ DETACH DELETE e
 RETURN id
 """
 
+# --- export for the retriever's in-memory adjacency -----------------------------------------------
+EXPORT_MENTIONS = """
+MATCH (c:Chunk)-[m:MENTIONS]->(e:Entity)
+WHERE $tenant IS NULL OR c.tenant = $tenant
+RETURN c.id AS chunk_id, e.id AS entity_id, m.count AS count
+"""
+
+EXPORT_ENTITY_EDGES = """
+MATCH (a:Entity)-[r]->(b:Entity)
+WHERE $tenant IS NULL OR a.tenant = $tenant
+RETURN a.id AS source_id, b.id AS target_id, type(r) AS type, r.weight AS weight
+"""
+
+GET_CHUNKS = """
+MATCH (d:Document)-[:HAS_CHUNK]->(c:Chunk) WHERE c.id IN $ids
+RETURN c.id AS id, c.doc_id AS doc_id, c.index AS index, c.text AS text, c.start AS start, c.end AS end,
+       c.page AS page, d.title AS title, d.source AS source, d.tags AS tags, d.tenant AS tenant
+"""
+
+NEIGHBOUR_CHUNKS = """
+MATCH (c:Chunk) WHERE c.id IN $ids
+OPTIONAL MATCH (p:Chunk)-[:NEXT]->(c)
+OPTIONAL MATCH (c)-[:NEXT]->(n:Chunk)
+RETURN c.id AS id, p.id AS prev_id, n.id AS next_id
+"""
+
+CHUNK_ENTITIES = """
+MATCH (c:Chunk)-[:MENTIONS]->(e:Entity) WHERE c.id IN $ids
+RETURN c.id AS chunk_id, e.id AS id, e.name AS name, e.label AS label
+"""
+
+GET_ENTITIES = "MATCH (e:Entity) WHERE e.id IN $ids RETURN e.id AS id, e.name AS name, e.label AS label, e.aliases AS aliases"
+
+GRAPH_REVISION = "MATCH (r:IngestRun) RETURN count(r) AS runs"
+
 # --- runs and stats --------------------------------------------------------------------------
 RECORD_RUN = """
 MERGE (r:IngestRun {id: $id})

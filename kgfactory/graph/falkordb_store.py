@@ -49,7 +49,12 @@ class FalkorDBGraphStore:
             raise GraphStoreError(f"FalkorDB query failed: {e}") from e
 
     def _rows(self, cypher: str, params: dict[str, Any] | None = None, read_only: bool = True) -> list[dict[str, Any]]:
-        res = self._run(cypher, params, read_only=read_only)
+        try:
+            res = self._run(cypher, params, read_only=read_only)
+        except GraphStoreError as e:
+            if read_only and "empty key" in str(e):
+                return []  # FalkorDB creates a graph on its first write; before that it is simply empty
+            raise
         names = [h[1] if isinstance(h, (list, tuple)) else h for h in (res.header or [])]
         return [dict(zip(names, [_plain(v) for v in row])) for row in res.result_set]
 
@@ -150,7 +155,8 @@ class FalkorDBGraphStore:
     def stats(self) -> dict[str, int]:
         out = {}
         for label in ("Document", "Chunk", "Entity"):
-            out[label] = int(self._rows(Q.COUNT_LABEL.format(label=Q.label_clause([label])[1:]))[0]["n"])
+            rows = self._rows(Q.COUNT_LABEL.format(label=Q.label_clause([label])[1:]))
+            out[label] = int(rows[0]["n"]) if rows else 0
         for r in self._rows(Q.COUNT_REL_TYPES):
             out[r["type"]] = int(r["n"])
         return out

@@ -140,6 +140,7 @@ class SpacyExtractor:
                 cls, source, name = ent.label_, "vocabulary", ent.ent_id_
             else:
                 if ent.label_ in SKIP_NER:
+                    taken.update(range(ent.start, ent.end))  # a date is not a noun-phrase entity either
                     continue
                 cls = self.ontology.class_for_ner_label(ent.label_) or self.ontology.FALLBACK_CLASS
                 source, name = "ner", clean_surface(ent.text)
@@ -152,10 +153,12 @@ class SpacyExtractor:
             for np_ in doc.noun_chunks:
                 if any(i in taken for i in range(np_.start, np_.end)):
                     continue
-                toks = [t for t in np_ if not (t.is_stop or t.pos_ in ("DET", "PRON", "PUNCT", "NUM"))]
+                toks = [t for t in np_ if not (t.is_stop or t.is_space or t.pos_ in ("DET", "PRON", "PUNCT", "NUM", "SYM"))]
                 if not toks or not (np_.root.pos_ == "PROPN" or len(toks) >= 2):
                     continue
                 span = doc[toks[0].i: toks[-1].i + 1]
+                if "\n" in span.text or not span.text[:1].isalnum():
+                    continue  # crosses a line break (headings, lists) or starts with markup
                 name = clean_surface(span.text)
                 key = normalise(name)
                 if len(key) < 3 or key.isdigit():

@@ -23,6 +23,23 @@ FILTER_FIELDS = {"doc_id", "tenant", "tag"}
 _BATCH = 1000
 
 
+class _LiteTimestampNoise(logging.Filter):
+    """pymilvus 3 asks Milvus Lite's in-process gRPC server for AllocTimestamp, which Lite does not implement;
+    the client falls back and the operation succeeds, but grpc logs a traceback. Drop exactly that record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        tb = record.exc_info[2] if record.exc_info else None
+        if isinstance(exc, NotImplementedError) and tb is not None:
+            while tb.tb_next is not None:
+                tb = tb.tb_next
+            return tb.tb_frame.f_code.co_name != "AllocTimestamp"
+        return True
+
+
+_NOISE = _LiteTimestampNoise()
+
+
 def _q(value: str) -> str:
     """Quote a string for a Milvus filter expression (json escaping is a valid Milvus string literal)."""
     return json.dumps(str(value))
@@ -72,6 +89,8 @@ class MilvusVectorStore:
             try:
                 from pymilvus import MilvusClient
 
+                if _NOISE not in logging.getLogger("grpc._server").filters:
+                    logging.getLogger("grpc._server").addFilter(_NOISE)
                 self._client = MilvusClient(uri=self.uri, token=self.token) if self.token else MilvusClient(uri=self.uri)
             except Exception as e:
                 raise VectorStoreError(f"cannot open Milvus at {self.uri!r} (KGF_MILVUS_URI): {e}") from e
