@@ -22,6 +22,8 @@ class Services:
     embedder: Any
     extractor: Any
     pipeline: Any
+    retriever: Any = None
+    answerer: Any = None
     _closers: list = field(default_factory=list)
 
     def close(self) -> None:
@@ -67,6 +69,51 @@ def build_embedder(settings: Settings):
                                        batch_size=settings.embed_batch_size, device=settings.device)
 
 
+def class_cues(ontology) -> dict[str, set[str]]:
+    """Question words -> the ontology classes they ask for: class labels and alt labels, plus who/where.
+
+    A cue covers the class family (subclasses, and superclasses short of the fallback class), because the
+    extractor can often only say Location where the question says country."""
+    fallback = ontology.FALLBACK_CLASS
+
+    def family(cls: str) -> set[str]:
+        fam = {cls} | {c for c in ontology.classes if ontology.is_a(c, cls)}
+        fam |= {a for a in ontology.ancestors(cls) if a != fallback}
+        return fam
+
+    cues: dict[str, set[str]] = {}
+    for c in ontology.classes.values():
+        if c.name == fallback:
+            continue
+        for label in [c.label, *c.alt_labels]:
+            words = label.lower().split()
+            if len(words) == 1:
+                cues.setdefault(words[0], set()).update(family(c.name))
+    for word, cls in (("who", "Person"), ("whom", "Person"), ("where", "Location")):
+        if cls in ontology.classes:
+            cues.setdefault(word, set()).update(family(cls))
+    return cues
+
+
+_PREPS = {"in", "for", "at", "of", "by", "with", "on", "to", "from"}
+
+
+def relation_cues(ontology) -> dict[str, set[str]]:
+    """Trigger phrase -> relation types (and their inverses). 'headquartered in' also answers to
+    'headquartered' alone when that word is long enough to be specific."""
+    cues: dict[str, set[str]] = {}
+    for p in ontology.object_properties.values():
+        types = {p.name} | ({p.inverse_of} if p.inverse_of else set())
+        for phrase in {p.label.lower(), *(a.lower() for a in p.alt_labels)}:
+            words = phrase.split()
+            if not words:
+                continue
+            cues.setdefault(" ".join(words), set()).update(types)
+            if len(words) == 2 and words[1] in _PREPS and len(words[0]) >= 6:
+                cues.setdefault(words[0], set()).update(types)
+    return cues
+
+
 def build_services(settings: Settings | None = None) -> Services:
     """Open every store for the settings' data directory. Models load lazily on first use."""
     from .ingest.chunker import Chunker
@@ -95,4 +142,10 @@ def build_services(settings: Settings | None = None) -> Services:
         for fn in reversed(closers):
             fn()
         raise
-    return Services(settings, ontology, graph, vectors, embedder, extractor, pipeline, closers)
+    from .retrieval.answer import ExtractiveAnswerer
+    from .retrieval.retriever import Retriever
+
+    retriever = Retriever(graph, vectors, embedder, class_cues=class_cues(ontology),
+                          relation_cues=relation_cues(ontology))
+    answerer = ExtractiveAnswerer(embedder)
+    return Services(settings, ontology, graph, vectors, embedder, extractor, pipeline, retriever, answerer, closers)

@@ -48,7 +48,7 @@ def make_services(tmp_path, embedder, extractor):
     def make(data_dir: Path | None = None, **kw):
         s = Settings(data_dir=data_dir or tmp_path / "data", **kw)
         svc = build_services(s)
-        svc.embedder = svc.pipeline.embedder = embedder
+        svc.embedder = svc.pipeline.embedder = svc.retriever.embedder = svc.answerer.embedder = embedder
         if svc.extractor is not None:
             svc.extractor = svc.pipeline.extractor = extractor
         opened.append(svc)

@@ -96,6 +96,42 @@ def ingest(
 
 
 @app.command()
+def ask(
+    question: str = typer.Argument(..., help="The question, in quotes."),
+    mode: str = typer.Option("hybrid", "--mode", "-m", help="vector, graph or hybrid."),
+    top_k: int = typer.Option(5, "--top-k", "-k", help="How many passages to retrieve (1-100)."),
+    tenant: Optional[str] = typer.Option(None, help="Only this tenant's documents."),
+    tag: List[str] = typer.Option([], "--tag", "-t", help="Only documents with this tag (repeatable)."),
+    data_dir: Optional[Path] = DataDir,
+    as_json: bool = typer.Option(False, "--json", help="Print the answer and retrieval result as JSON."),
+) -> None:
+    """Answer a question from the knowledge base, with citations and the graph evidence used."""
+    filters = {k: v for k, v in {"tenant": tenant, "tag": tag or None}.items() if v}
+    with services(data_dir) as svc:
+        result = svc.retriever.search(question, mode=mode, top_k=top_k, filters=filters or None)
+        answer = svc.answerer.answer(result)
+    if as_json:
+        console.print_json(json.dumps({"answer": answer.model_dump(mode="json"), "retrieval": result.model_dump(mode="json")}))
+        return
+    console.print(f"[bold]Q:[/bold] {answer.question}")
+    if answer.kind == "extractive":
+        console.print("[dim]Extractive answer (no LLM configured): quoted from the sources.[/dim]")
+    console.print(f"[bold]A:[/bold] {answer.text}\n")
+    for n, c in enumerate(answer.citations, 1):
+        where = f"chars {c.start}-{c.end}" + (f", page {c.page}" if c.page else "")
+        console.print(f"  [{n}] {c.title} ({where}) doc {c.doc_id} chunk {c.chunk_id}")
+        console.print(f"      [dim]{c.source}[/dim]")
+    if result.seeds:
+        console.print("\n[bold]Query entities:[/bold] " + ", ".join(f"{s.name} ({s.label})" for s in result.seeds[:8]))
+    if result.evidence:
+        console.print("[bold]Graph evidence:[/bold]")
+        for ev in result.evidence[:5]:
+            console.print("  " + " ".join(f"{a} -[{r}]-> {b}" if i == 0 else f"-[{r}]-> {b}" for i, (a, r, b) in enumerate(ev.hops)))
+    console.print("\n[dim]retrieved: " + ", ".join(f"{c.title} ({c.score:.3f})" for c in result.chunks) + "[/dim]")
+    console.print("[dim]timings ms: " + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items()) + "[/dim]")
+
+
+@app.command()
 def delete(doc_id: str = typer.Argument(..., help="Document id (see `kgf documents`)."), data_dir: Optional[Path] = DataDir) -> None:
     """Remove a document and everything only it contributed (vectors, chunks, mentions, relations, orphans)."""
     with services(data_dir) as svc:

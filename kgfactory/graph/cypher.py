@@ -174,7 +174,20 @@ RETURN c.id AS chunk_id, e.id AS id, e.name AS name, e.label AS label
 
 GET_ENTITIES = "MATCH (e:Entity) WHERE e.id IN $ids RETURN e.id AS id, e.name AS name, e.label AS label, e.aliases AS aliases"
 
-GRAPH_REVISION = "MATCH (r:IngestRun) RETURN count(r) AS runs"
+EXPORT_CHUNKS = """
+MATCH (d:Document)-[:HAS_CHUNK]->(c:Chunk)
+WHERE d.status = 'complete' AND ($tenant IS NULL OR d.tenant = $tenant)
+RETURN c.id AS id, d.id AS doc_id, d.tenant AS tenant, d.tags AS tags
+"""
+
+EXPORT_ENTITIES = """
+MATCH (e:Entity) WHERE $tenant IS NULL OR e.tenant = $tenant
+RETURN e.id AS id, e.name AS name, e.aliases AS aliases, e.label AS label
+"""
+
+# bumped by every write that completes and every delete, so readers know when to reload their caches
+BUMP_REVISION = "MERGE (m:KGMeta {id: 'revision'}) SET m.value = coalesce(m.value, 0) + 1"
+GET_REVISION = "MATCH (m:KGMeta {id: 'revision'}) RETURN m.value AS value"
 
 # --- runs and stats --------------------------------------------------------------------------
 RECORD_RUN = """

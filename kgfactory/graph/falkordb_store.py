@@ -121,6 +121,7 @@ class FalkorDBGraphStore:
         """rows: {id, chunks, entities, run_id}; flips status to 'complete' as the last write of a document."""
         for batch in _batches([dict(r) for r in rows]):
             self._run(Q.COMPLETE_DOCUMENTS, {"rows": batch})
+        self._run(Q.BUMP_REVISION)
 
     def set_status(self, doc_id: str, status: str) -> None:
         self._run(Q.SET_DOCUMENT_STATUS, {"id": doc_id, "status": status})
@@ -141,7 +142,34 @@ class FalkorDBGraphStore:
             if eids:
                 removed = [r["id"] for r in self._rows(Q.DELETE_ORPHAN_ENTITIES, {"eids": eids}, read_only=False)]
         self._run(Q.DELETE_DOCUMENT, {"id": doc_id})
+        self._run(Q.BUMP_REVISION)
         return removed
+
+    # -- reads for the retriever ----------------------------------------------------------------
+    def revision(self) -> int:
+        rows = self._rows(Q.GET_REVISION)
+        return int(rows[0]["value"]) if rows else 0
+
+    def export_chunks(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        return self._rows(Q.EXPORT_CHUNKS, {"tenant": tenant})
+
+    def export_entities(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        return self._rows(Q.EXPORT_ENTITIES, {"tenant": tenant})
+
+    def export_mentions(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        return self._rows(Q.EXPORT_MENTIONS, {"tenant": tenant})
+
+    def export_entity_edges(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        return self._rows(Q.EXPORT_ENTITY_EDGES, {"tenant": tenant})
+
+    def get_chunks(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        return self._rows(Q.GET_CHUNKS, {"ids": list(ids)})
+
+    def chunk_entities(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        return self._rows(Q.CHUNK_ENTITIES, {"ids": list(ids)})
+
+    def neighbour_chunks(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        return self._rows(Q.NEIGHBOUR_CHUNKS, {"ids": list(ids)})
 
     # -- runs, stats, analyst queries -------------------------------------------------------------
     def record_run(self, run: IngestRun) -> None:
@@ -154,7 +182,7 @@ class FalkorDBGraphStore:
 
     def stats(self) -> dict[str, int]:
         out = {}
-        for label in ("Document", "Chunk", "Entity"):
+        for label in ("Document", "Chunk", "Entity"):  # KGMeta/IngestRun are bookkeeping, not knowledge
             rows = self._rows(Q.COUNT_LABEL.format(label=Q.label_clause([label])[1:]))
             out[label] = int(rows[0]["n"]) if rows else 0
         for r in self._rows(Q.COUNT_REL_TYPES):

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Sequence
 
 from ..errors import ConfigError, ExtractionError
+from ..textnorm import clean_surface, normalise
 from ..types import Chunk, Entity, Extraction, Mention, Relation, content_id
 
 log = logging.getLogger(__name__)
@@ -22,27 +22,8 @@ log = logging.getLogger(__name__)
 CO_OCCURS = "CO_OCCURS"
 SKIP_NER = {"DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL"}
 TRUST = {"vocabulary": 3, "ner": 2, "noun_phrase": 1}
-MAX_ENTITIES_PER_CHUNK = 40
+MAX_ENTITIES_PER_CHUNK = 40  # per two-sentence window
 MAX_GAP_CHARS = 80
-_LEADING = re.compile(r"^(the|a|an|this|that|these|those|his|her|its|their|our|my|your)\s+", re.IGNORECASE)
-_PUNCT = re.compile(r"[^\w\s&+.-]")
-
-
-def normalise(name: str) -> str:
-    """Key that merges spelling variants: NFKC, lower case, no leading article, no possessive, single spaces."""
-    s = unicodedata.normalize("NFKC", name).strip()
-    s = re.sub(r"['’]s$", "", s)
-    s = _LEADING.sub("", s)
-    s = _PUNCT.sub(" ", s.lower())
-    return re.sub(r"\s+", " ", s).strip(" .-")
-
-
-def clean_surface(text: str) -> str:
-    s = re.sub(r"\s+", " ", text).strip()
-    s = re.sub(r"['’]s$", "", s)
-    return _LEADING.sub("", s).strip()
-
-
 def load_pipeline(model: str):
     """'auto': the small English pipeline if installed, else a blank one with a sentencizer."""
     import spacy
@@ -180,10 +161,19 @@ class SpacyExtractor:
             in_chunk.append((eid, cls, span))
             if eid not in seen:
                 seen.add(eid)
-        ids = sorted(seen)[:MAX_ENTITIES_PER_CHUNK]
-        for i, a in enumerate(ids):
-            for b in ids[i + 1:]:
-                rels.setdefault((a, b, CO_OCCURS), set()).add(chunk.id)
+        # co-occurrence within a window of sentences, not all pairs of the chunk: it is the signal that means
+        # something, and it keeps the edge count linear in the text rather than quadratic in the entities
+        sent_of = {}
+        for k, sent in enumerate(doc.sents):
+            sent_of[sent.start] = k
+        by_sent: dict[int, set[str]] = {}
+        for eid, _, span in in_chunk:
+            by_sent.setdefault(sent_of.get(span.sent.start, 0), set()).add(eid)
+        for k, here in by_sent.items():
+            window = sorted(here | by_sent.get(k + 1, set()))[:MAX_ENTITIES_PER_CHUNK]
+            for i, a in enumerate(window):
+                for b in window[i + 1:]:
+                    rels.setdefault((a, b, CO_OCCURS), set()).add(chunk.id)
         self._typed(chunk, doc, in_chunk, found, rels)
 
     def _typed(self, chunk: Chunk, doc, in_chunk, found, rels) -> None:

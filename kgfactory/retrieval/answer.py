@@ -1,0 +1,83 @@
+"""The answer step with no LLM: the best-supported sentences of the retrieved chunks, each cited.
+
+It says plainly that it is extractive. A citation's span is in the document's own text
+(chunk start + the sentence's offset in the chunk), so it points into the source.
+"""
+from __future__ import annotations
+
+import re
+import time
+
+import numpy as np
+
+from ..ports import Embedder
+from ..textnorm import normalise
+from ..types import Answer, Citation
+from .models import RetrievalResult
+
+_SENT = re.compile(r"[^.!?\n]+(?:[.!?]+[\"')\]]*|\n|$)")
+NO_KNOWLEDGE = "No knowledge yet: the knowledge base is empty. Ingest documents first (kgf ingest PATH)."
+NOTHING_FOUND = "Nothing in the knowledge base matches this question."
+EXTRACTIVE_NOTE = "Extractive answer (no LLM configured): the most relevant sentences from the sources, quoted."
+
+
+def sentences(text: str) -> list[tuple[int, int]]:
+    """(start, end) spans of sentences in text, whitespace trimmed."""
+    out = []
+    for m in _SENT.finditer(text):
+        s, e = m.start(), m.end()
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e - s >= 12:
+            out.append((s, e))
+    return out
+
+
+class ExtractiveAnswerer:
+    def __init__(self, embedder: Embedder, max_sentences: int = 3, max_chunks: int = 5, per_chunk: int = 2):
+        self.embedder = embedder
+        self.max_sentences, self.max_chunks, self.per_chunk = max_sentences, max_chunks, per_chunk
+
+    def answer(self, result: RetrievalResult) -> Answer:
+        t = time.perf_counter()
+        if result.empty_store:
+            return Answer(question=result.query, text=NO_KNOWLEDGE, kind="none", timings=result.timings)
+        if not result.chunks:
+            return Answer(question=result.query, text=NOTHING_FOUND, kind="none", timings=result.timings)
+        cands = []  # (chunk rank, chunk, start, end)
+        for rank, ch in enumerate(result.chunks[: self.max_chunks]):
+            for s, e in sentences(ch.text):
+                cands.append((rank, ch, s, e))
+        if not cands:
+            return Answer(question=result.query, text=NOTHING_FOUND, kind="none", timings=result.timings)
+        vecs = self.embedder.embed([result.query] + [c[1].text[c[2]:c[3]] for c in cands])
+        sims = vecs[1:] @ vecs[0]
+        q_words = set(normalise(result.query).split())
+        seed_names = {normalise(s.name) for s in result.seeds}
+        scores = []
+        for (rank, ch, s, e), sim in zip(cands, sims):
+            sent = normalise(ch.text[s:e])
+            bonus = 0.1 * sum(1 for n in seed_names if n and n in sent)
+            overlap = len(q_words & set(sent.split())) / max(len(q_words), 1)
+            scores.append(float(sim) + bonus + 0.2 * overlap - 0.03 * rank)
+        chosen, per = [], {}
+        for i in np.argsort(-np.asarray(scores)):
+            rank, ch, s, e = cands[i]
+            if per.get(ch.id, 0) >= self.per_chunk:
+                continue
+            per[ch.id] = per.get(ch.id, 0) + 1
+            chosen.append(cands[i])
+            if len(chosen) >= self.max_sentences:
+                break
+        citations, parts = [], []
+        for n, (rank, ch, s, e) in enumerate(chosen, 1):
+            text = ch.text[s:e]
+            citations.append(Citation(doc_id=ch.doc_id, title=ch.title, chunk_id=ch.id, start=ch.start + s,
+                                      end=ch.start + e, page=ch.page, source=ch.source, text=text))
+            parts.append(f"{text} [{n}]")
+        timings = dict(result.timings)
+        timings["answer"] = round((time.perf_counter() - t) * 1000, 3)
+        return Answer(question=result.query, text=" ".join(parts), kind="extractive", citations=citations,
+                      evidence=[e.model_dump() for e in result.evidence], timings=timings)

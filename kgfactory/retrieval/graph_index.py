@@ -1,0 +1,215 @@
+"""The retriever's in-memory view of the graph: sparse matrices over entities and chunks, plus a name index.
+
+Loaded from the GraphStore once and reloaded only when the store's revision moves (after an ingest or delete),
+never per query. The traversal math is sparse matrix arithmetic: scipy on the CPU.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..textnorm import normalise
+
+log = logging.getLogger(__name__)
+
+CO_OCCURS = "CO_OCCURS"
+TYPED_EDGE_BOOST = 2.0  # an ontology-typed fact says more than co-occurrence
+_WORD = re.compile(r"[\w&+.-]+")
+
+
+@dataclass
+class GraphIndex:
+    revision: int = -1
+    entity_ids: list[str] = field(default_factory=list)
+    entity_names: list[str] = field(default_factory=list)
+    entity_labels: list[str] = field(default_factory=list)
+    chunk_ids: list[str] = field(default_factory=list)
+    chunk_doc: list[str] = field(default_factory=list)
+    chunk_tenant: list[str] = field(default_factory=list)
+    chunk_tags: list[list[str]] = field(default_factory=list)
+    e_pos: dict[str, int] = field(default_factory=dict)
+    c_pos: dict[str, int] = field(default_factory=dict)
+    names: dict[str, list[int]] = field(default_factory=dict)  # normalised name/alias -> entity positions
+    max_name_words: int = 1
+    mentions: sp.csr_matrix | None = None  # chunks x entities
+    adjacency: sp.csr_matrix | None = None  # entities x entities (symmetric, weighted)
+    edge_types: dict[tuple[int, int], str] = field(default_factory=dict)
+    typed_neighbours: dict[int, list[tuple[int, str]]] = field(default_factory=dict)  # both directions
+    transition: sp.csr_matrix | None = None  # (E+C) x (E+C), column-stochastic
+    load_seconds: float = 0.0
+
+    @property
+    def n_entities(self) -> int:
+        return len(self.entity_ids)
+
+    @property
+    def n_chunks(self) -> int:
+        return len(self.chunk_ids)
+
+    @classmethod
+    def load(cls, graph, tenant: str | None = None) -> "GraphIndex":
+        t = time.perf_counter()
+        idx = cls(revision=graph.revision())
+        for row in graph.export_chunks(tenant):
+            idx.c_pos[row["id"]] = len(idx.chunk_ids)
+            idx.chunk_ids.append(row["id"])
+            idx.chunk_doc.append(row["doc_id"])
+            idx.chunk_tenant.append(row["tenant"])
+            idx.chunk_tags.append(list(row.get("tags") or []))
+        for row in graph.export_entities(tenant):
+            i = idx.e_pos[row["id"]] = len(idx.entity_ids)
+            idx.entity_ids.append(row["id"])
+            idx.entity_names.append(row["name"])
+            idx.entity_labels.append(row.get("label") or "Concept")
+            for n in {row["name"], *(row.get("aliases") or [])}:
+                key = normalise(n)
+                if len(key) >= 2:
+                    idx.names.setdefault(key, []).append(i)
+                    idx.max_name_words = max(idx.max_name_words, min(len(key.split()), 6))
+        E, C = idx.n_entities, idx.n_chunks
+        r, c, w = [], [], []
+        for row in graph.export_mentions(tenant):
+            ci, ei = idx.c_pos.get(row["chunk_id"]), idx.e_pos.get(row["entity_id"])
+            if ci is not None and ei is not None:
+                r.append(ci), c.append(ei), w.append(1.0 + np.log1p(float(row.get("count") or 1) - 1))
+        idx.mentions = sp.csr_matrix((w, (r, c)), shape=(C, E), dtype=np.float32)
+        r, c, w = [], [], []
+        for row in graph.export_entity_edges(tenant):
+            a, b = idx.e_pos.get(row["source_id"]), idx.e_pos.get(row["target_id"])
+            if a is None or b is None or a == b:
+                continue
+            weight = float(row.get("weight") or 1.0)
+            if row["type"] != CO_OCCURS:
+                weight *= TYPED_EDGE_BOOST
+                idx.edge_types[(a, b)] = row["type"]
+                idx.typed_neighbours.setdefault(a, []).append((b, row["type"]))
+                idx.typed_neighbours.setdefault(b, []).append((a, row["type"]))
+            r += [a, b]
+            c += [b, a]
+            w += [weight, weight]
+        idx.adjacency = sp.csr_matrix((w, (r, c)), shape=(E, E), dtype=np.float32)
+        idx.adjacency.sum_duplicates()
+        idx.transition = _transition(idx.adjacency, idx.mentions)
+        idx.load_seconds = time.perf_counter() - t
+        log.info("graph index: %d entities, %d chunks, %d edges, %d mentions in %.2fs", E, C,
+                 idx.adjacency.nnz // 2, idx.mentions.nnz, idx.load_seconds)
+        return idx
+
+    # -- seeds --------------------------------------------------------------------------------------
+    def entities_in_text(self, text: str) -> list[int]:
+        """Entities whose name or alias appears in the text (longest match first, word n-grams)."""
+        words = [normalise(w) for w in _WORD.findall(text)]
+        words = [w for w in words if w]
+        found: list[int] = []
+        used = [False] * len(words)
+        for n in range(min(self.max_name_words, len(words)), 0, -1):
+            for i in range(len(words) - n + 1):
+                if any(used[i:i + n]):
+                    continue
+                hit = self.names.get(" ".join(words[i:i + n]))
+                if hit and (n > 1 or len(words[i]) > 2):
+                    found.extend(hit)
+                    used[i:i + n] = [True] * n
+        return list(dict.fromkeys(found))
+
+    # -- traversal -----------------------------------------------------------------------------------
+    def ppr(self, entity_seeds: np.ndarray, chunk_seeds: np.ndarray | None = None, damping: float = 0.5,
+            iters: int = 30, tol: float = 1e-6) -> np.ndarray:
+        """Personalised PageRank over entities+chunks; returns the chunk nodes' scores."""
+        return self.ppr_full(entity_seeds, chunk_seeds, damping, iters, tol)[self.n_entities:]
+
+    def ppr_full(self, entity_seeds: np.ndarray, chunk_seeds: np.ndarray | None = None, damping: float = 0.5,
+                 iters: int = 30, tol: float = 1e-6) -> np.ndarray:
+        """Personalised PageRank over entities+chunks; returns every node's score (entities first)."""
+        E, C = self.n_entities, self.n_chunks
+        p = np.zeros(E + C, dtype=np.float64)
+        p[:E] = entity_seeds
+        if chunk_seeds is not None:
+            p[E:] = chunk_seeds
+        total = p.sum()
+        if total <= 0 or self.transition is None:
+            return np.zeros(E + C)
+        p /= total
+        x = p.copy()
+        for _ in range(iters):
+            nxt = (1 - damping) * p + damping * (self.transition @ x)
+            if np.abs(nxt - x).sum() < tol:
+                x = nxt
+                break
+            x = nxt
+        return x
+
+    def follow(self, seeds: dict[int, float], types: set[str], hops: int = 3, decay: float = 0.7) -> dict[int, float]:
+        """Entities reached from the seeds over edges of the given relation types only (either direction)."""
+        reached: dict[int, float] = {}
+        frontier = dict(seeds)
+        for _ in range(hops):
+            nxt: dict[int, float] = {}
+            for u, w in frontier.items():
+                for v, t in self.typed_neighbours.get(u, ()):
+                    if t in types and v not in seeds and v not in reached:
+                        nxt[v] = max(nxt.get(v, 0.0), w * decay)
+            reached.update(nxt)
+            frontier = nxt
+            if not frontier:
+                break
+        return reached
+
+    def class_mask(self, classes: set[str]) -> np.ndarray:
+        return np.fromiter((lbl in classes for lbl in self.entity_labels), dtype=bool, count=self.n_entities)
+
+    def khop(self, entity_seeds: np.ndarray, hops: int = 2, decay: float = 0.5) -> np.ndarray:
+        """Bounded expansion: seed weights spread `hops` steps over entity edges, then onto chunks."""
+        if self.adjacency is None or self.n_entities == 0:
+            return np.zeros(self.n_chunks)
+        binary = (self.adjacency > 0).astype(np.float32)
+        score = entity_seeds.astype(np.float64).copy()
+        frontier = score.copy()
+        for h in range(1, hops + 1):
+            frontier = binary @ frontier
+            frontier = np.where(frontier > 0, frontier / max(frontier.max(), 1e-12), 0.0)
+            score = score + (decay ** h) * frontier * (score == 0)
+        return self.mentions @ score
+
+    def path_between(self, sources: list[int], target: int, max_hops: int = 2) -> list[int] | None:
+        """Shortest entity path (by hops) from any source to target, BFS over the adjacency."""
+        if target in sources:
+            return [target]
+        parents = {s: None for s in sources}
+        frontier = list(sources)
+        for _ in range(max_hops):
+            nxt = []
+            for u in frontier:
+                row = self.adjacency.indices[self.adjacency.indptr[u]:self.adjacency.indptr[u + 1]]
+                for v in row:
+                    v = int(v)
+                    if v not in parents:
+                        parents[v] = u
+                        if v == target:
+                            path = [v]
+                            while parents[path[-1]] is not None:
+                                path.append(parents[path[-1]])
+                            return path[::-1]
+                        nxt.append(v)
+            frontier = nxt
+        return None
+
+    def edge_type(self, a: int, b: int) -> str:
+        return self.edge_types.get((a, b)) or self.edge_types.get((b, a)) or CO_OCCURS
+
+
+def _transition(adjacency: sp.csr_matrix, mentions: sp.csr_matrix) -> sp.csr_matrix:
+    """Column-stochastic transition over [entities; chunks] from entity-entity and chunk-entity edges."""
+    E = adjacency.shape[0]
+    C = mentions.shape[0]
+    full = sp.bmat([[adjacency, mentions.T], [mentions, None]], format="csr", dtype=np.float64)
+    if full.shape != (E + C, E + C):  # bmat drops empty blocks' shape when both are empty
+        full = sp.csr_matrix((E + C, E + C))
+    col_sums = np.asarray(full.sum(axis=0)).ravel()
+    inv = np.divide(1.0, col_sums, out=np.zeros_like(col_sums), where=col_sums > 0)
+    return (full @ sp.diags(inv)).tocsr()
