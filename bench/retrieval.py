@@ -94,12 +94,38 @@ def evaluate(svc, questions, doc_to_idx, modes=MODES, top_k=5) -> dict:
     return res
 
 
+GRID = {"hybrid_dense_weight": [0.3, 0.5, 0.7], "passage_mass": [0.5, 2.0], "answer_type_weight": [0.0, 0.5]}
+
+
+def sweep(svc, questions, doc_to_idx) -> list[dict]:
+    """Hybrid recall over GRID; the retriever's settings are restored afterwards."""
+    import itertools
+
+    r = svc.retriever
+    saved = {k: getattr(r, k) for k in GRID}
+    rows = []
+    try:
+        for values in itertools.product(*GRID.values()):
+            cfg = dict(zip(GRID, values))
+            for k, v in cfg.items():
+                setattr(r, k, v)
+            m = evaluate(svc, questions, doc_to_idx, modes=("hybrid",))["hybrid"]
+            rows.append({**cfg, "recall@2": m["recall@2"], "recall@5": m["recall@5"]})
+            print(rows[-1], flush=True)
+    finally:
+        for k, v in saved.items():
+            setattr(r, k, v)
+    return rows
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", choices=["musique", "hotpotqa", "both"], default="both")
     ap.add_argument("--questions", type=int, default=None, help="first N questions only")
     ap.add_argument("--kb-dir", type=Path, default=Path(tempfile.gettempdir()) / "kgf-bench-kb")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--sweep", action="store_true",
+                    help="also evaluate hybrid over a small grid of fusion weights (recorded in the JSON)")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     results = {}
@@ -115,6 +141,8 @@ def main(argv=None) -> dict:
                                      "entity_edges": int(idx.adjacency.nnz // 2), "mentions": int(idx.mentions.nnz),
                                      "index_load_s": round(idx.load_seconds, 2)},
                            "modes": evaluate(svc, questions, doc_index(corpus_path))}
+            if args.sweep:
+                results[ds]["sweep"] = sweep(svc, questions, doc_index(corpus_path))
         finally:
             svc.close()
     cmd = "python -m bench.retrieval" + (f" --dataset {args.dataset}" if args.dataset != "both" else "") + (
