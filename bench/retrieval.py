@@ -94,7 +94,8 @@ def evaluate(svc, questions, doc_to_idx, modes=MODES, top_k=5) -> dict:
     return res
 
 
-GRID = {"hybrid_dense_weight": [0.3, 0.5, 0.7], "passage_mass": [0.5, 2.0], "answer_type_weight": [0.0, 0.5]}
+GRID = {"fusion": ["linear", "rrf"], "hybrid_dense_weight": [0.2, 0.3, 0.5], "passage_mass": [0.25, 0.5],
+        "answer_type_weight": [0.0]}
 
 
 def sweep(svc, questions, doc_to_idx) -> list[dict]:

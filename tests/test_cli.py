@@ -13,7 +13,7 @@ runner = CliRunner()
 def test_help_lists_commands():
     res = runner.invoke(app, ["--help"])
     assert res.exit_code == 0
-    for cmd in ("ingest", "delete", "stats", "documents", "runs"):
+    for cmd in ("ingest", "ask", "delete", "stats", "documents", "runs"):
         assert cmd in res.output
 
 
@@ -45,3 +45,18 @@ def test_bad_setting_names_the_setting(tmp_path, monkeypatch):
     monkeypatch.setenv("KGF_EMBED_MODEL", str(tmp_path / "no-such-model"))
     res = runner.invoke(app, ["ingest", str(tmp_path), "-d", str(tmp_path / "x")])
     assert res.exit_code == 2 and "KGF_EMBED_MODEL" in res.output
+
+
+def test_ask_answers_with_citations_and_refuses_bad_input(tmp_path):
+    d = str(tmp_path / "data")
+    res = runner.invoke(app, ["ask", "Who founded Helios Robotics?", "-d", d])
+    assert res.exit_code == 0 and "No knowledge yet" in res.output
+    assert runner.invoke(app, ["ingest", "--sample", "-d", d]).exit_code == 0
+    res = runner.invoke(app, ["ask", "Who founded Helios Robotics?", "-d", d])
+    assert res.exit_code == 0, res.output
+    assert "Extractive answer" in res.output and "[1]" in res.output and "Marie Dubois" in res.output
+    out = json.loads(runner.invoke(app, ["ask", "Who founded Helios Robotics?", "-d", d, "--json", "-m", "graph"]).stdout)
+    assert out["answer"]["kind"] == "extractive" and out["retrieval"]["mode"] == "graph"
+    assert out["answer"]["citations"][0]["doc_id"].startswith("doc_")
+    res = runner.invoke(app, ["ask", "Who?", "-d", d, "--mode", "magic"])
+    assert res.exit_code == 2 and "unknown mode" in res.output

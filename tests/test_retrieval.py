@@ -8,18 +8,20 @@ import pytest
 from kgfactory.errors import RetrievalError
 from kgfactory.ingest.parsers import parse_file
 
-# A two-hop question: the question names Tomas Berg; the answer (France) sits in a passage about Lyon that
-# shares no words with the question. The distractors talk about Tomas Berg and so look close to the question.
+# A two-hop question: the question names Tomas Berg; the answer (Lyon) sits in the passage about his employer,
+# which shares no name with the question. One distractor is about Tomas Berg; two share the question's words
+# (company, headquartered, country, works for) but none of its entities: dense retrieval ranks them higher.
 TWO_HOP = [
     {"title": "Berg", "text": "Tomas Berg works for Helios Robotics as head of perception."},
     {"title": "Helios", "text": "Helios Robotics is headquartered in Lyon."},
     {"title": "Lyon", "text": "Lyon is a city on the Rhone river, located in France."},
-    {"title": "Berg hobbies", "text": "Tomas Berg spends his weekends climbing in the Alps with friends."},
     {"title": "Berg talk", "text": "Tomas Berg gave a talk on robot perception at a conference in Boston."},
-    {"title": "Berg award", "text": "Tomas Berg won an award for his country-wide work on company robot safety."},
+    {"title": "Tax", "text": "Many companies pick the country of their headquarters for its tax rules."},
+    {"title": "Remote", "text": "Some employees work for a company headquartered in another country."},
     {"title": "Zurich", "text": "Zurich is a city in Switzerland known for banking."},
 ]
-QUESTION = "In which country is the company that Tomas Berg works for headquartered?"
+QUESTION = "In which city is the company that Tomas Berg works for headquartered?"
+THREE_HOP = "In which country is the company that Tomas Berg works for headquartered?"
 
 
 @pytest.fixture
@@ -38,25 +40,30 @@ def _titles(res):
 def test_hybrid_finds_the_second_hop_that_vector_misses(two_hop):
     vec = two_hop.retriever.search(QUESTION, mode="vector", top_k=3)
     hyb = two_hop.retriever.search(QUESTION, mode="hybrid", top_k=3)
-    assert "Lyon" not in _titles(vec), _titles(vec)
-    assert "Lyon" in _titles(hyb), _titles(hyb)
+    assert "Helios" not in _titles(vec), _titles(vec)
+    assert "Helios" in _titles(hyb) and "Berg" in _titles(hyb), _titles(hyb)
     assert any(s.name == "Tomas Berg" for s in hyb.seeds)
+    # the relation cues ('works for', 'headquartered') made the walk follow worksFor to the employer
+    assert any(s.name == "Helios Robotics" for s in hyb.seeds)
 
 
-def test_graph_mode_reaches_the_answer_passage_and_shows_the_path(two_hop):
-    res = two_hop.retriever.search(QUESTION, mode="graph", top_k=3)
-    assert "Lyon" in _titles(res)
+def test_graph_mode_reaches_the_third_hop_and_shows_the_path(two_hop):
+    res = two_hop.retriever.search(THREE_HOP, mode="graph", top_k=4)
+    assert "Lyon" in _titles(res), _titles(res)
+    vec = two_hop.retriever.search(THREE_HOP, mode="vector", top_k=4)
+    assert "Lyon" not in _titles(vec), _titles(vec)
+    helios = next(c for c in res.chunks if c.title == "Helios")
+    path = next(e for e in res.evidence if e.chunk_id == helios.id)
+    assert path.hops[0] == ("Tomas Berg", "worksFor", "Helios Robotics")
     lyon = next(c for c in res.chunks if c.title == "Lyon")
-    path = next(e for e in res.evidence if e.chunk_id == lyon.id)
-    assert path.hops[0][0] == "Tomas Berg"
-    assert {"Helios Robotics", "Lyon"} & {h[2] for h in path.hops}
     assert {"France", "Lyon"} <= {e.name for e in lyon.entities}
+    assert {e.label for e in lyon.entities if e.name == "France"} == {"Country"}
 
 
-def test_khop_mode_also_reaches_it(two_hop):
+def test_khop_mode_also_reaches_the_second_hop(two_hop):
     two_hop.retriever.graph_algorithm = "khop"
     res = two_hop.retriever.search(QUESTION, mode="graph", top_k=3)
-    assert "Lyon" in _titles(res)
+    assert "Helios" in _titles(res), _titles(res)
 
 
 def test_answer_cites_sentences_that_are_in_the_source(make_services, sample_dir):
@@ -76,7 +83,7 @@ def test_answer_cites_sentences_that_are_in_the_source(make_services, sample_dir
 
 
 def test_deleted_document_leaves_every_mode(two_hop):
-    doc_id = next(c.doc_id for c in two_hop.retriever.search(QUESTION, mode="hybrid", top_k=5).chunks if c.title == "Lyon")
+    doc_id = next(c.doc_id for c in two_hop.retriever.search(QUESTION, mode="hybrid", top_k=5).chunks if c.title == "Helios")
     two_hop.pipeline.delete(doc_id)
     for mode in ("vector", "graph", "hybrid"):
         res = two_hop.retriever.search(QUESTION, mode=mode, top_k=7)

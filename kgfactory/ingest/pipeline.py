@@ -87,6 +87,9 @@ class IngestPipeline:
             t = time.perf_counter()
         if group.docs:
             self._process(group, run, progress)
+        t = time.perf_counter()
+        self.vectors.refresh()
+        run.timings["write"] += time.perf_counter() - t
         run.finished_at = utcnow()
         run.timings = {k: round(v, 4) for k, v in run.timings.items()}
         self.graph.record_run(run)
@@ -101,7 +104,7 @@ class IngestPipeline:
             return
         if existing:  # pending: a crash interrupted it
             log.info("repairing half-written document %s (%s)", doc.id, doc.source)
-            self.delete(doc.id)
+            self.delete(doc.id, refresh=False)  # the run refreshes once at its end
         if any(d.id == doc.id for d in group.docs):
             return  # the same record twice in one batch
         olds = [d["id"] for d in self.graph.documents_by_source(doc.source, doc.tenant) if d["id"] != doc.id]
@@ -137,19 +140,25 @@ class IngestPipeline:
         timings["embed"] += time.perf_counter() - t
 
         extraction = Extraction()
+        new_entities: list = []
         if self.extractor is not None:
             t = time.perf_counter()
             extraction = self.extractor.extract(all_chunks, tenant=docs[0].tenant)
             timings["extract"] += time.perf_counter() - t
-            if extraction.entities:
+            # entity names cost as much to embed as the chunks do on a CPU: only embed the ones without a vector
+            t = time.perf_counter()
+            have = self.vectors.existing_entity_ids([e.id for e in extraction.entities]) if extraction.entities else set()
+            new_entities = [e for e in extraction.entities if e.id not in have]
+            timings["write"] += time.perf_counter() - t
+            if new_entities:
                 t = time.perf_counter()
-                entity_vectors = self.embedder.embed([e.name for e in extraction.entities], batch_size=256)
+                entity_vectors = self.embedder.embed([e.name for e in new_entities], batch_size=256)
                 timings["embed"] += time.perf_counter() - t
         t = time.perf_counter()
         try:
             self._write(docs, all_chunks, vectors, extraction, run)
-            if extraction.entities:
-                self.vectors.upsert_entities(extraction.entities, entity_vectors)
+            if self.extractor is not None and new_entities:
+                self.vectors.upsert_entities(new_entities, entity_vectors)
             entities_per_doc = _entities_per_doc(extraction, all_chunks)
             self.graph.complete_documents([{"id": d.id, "chunks": len(chunks_by_doc[d.id]),
                                             "entities": entities_per_doc.get(d.id, 0), "run_id": run.id} for d in docs])
@@ -164,7 +173,7 @@ class IngestPipeline:
             return
         for d in docs:
             for old in group.replaces.get(d.id, []):
-                self.delete(old)
+                self.delete(old, refresh=False)
                 run.documents_replaced += 1
         timings["write"] += time.perf_counter() - t
         run.documents_added += len(docs) - sum(1 for d in docs if d.id in group.replaces)
@@ -183,7 +192,7 @@ class IngestPipeline:
         self.vectors.upsert_chunks(chunks, vectors, {d.id: d.tags for d in docs})
 
     # -- delete -----------------------------------------------------------------------------------
-    def delete(self, doc_id: str) -> DeleteReport:
+    def delete(self, doc_id: str, refresh: bool = True) -> DeleteReport:
         """Remove a document's vectors, chunks, mentions, relations supported only by it, and orphans."""
         self.ensure_ready()
         if self.graph.get_document(doc_id) is None:
@@ -195,6 +204,8 @@ class IngestPipeline:
         orphans = self.graph.delete_document(doc_id)
         if orphans:
             self.vectors.delete_entities(orphans)
+        if refresh:
+            self.vectors.refresh()
         return DeleteReport(doc_id=doc_id, chunks=chunks, entities=len(orphans))
 
 

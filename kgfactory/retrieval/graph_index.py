@@ -41,6 +41,7 @@ class GraphIndex:
     edge_types: dict[tuple[int, int], str] = field(default_factory=dict)
     typed_neighbours: dict[int, list[tuple[int, str]]] = field(default_factory=dict)  # both directions
     transition: sp.csr_matrix | None = None  # (E+C) x (E+C), column-stochastic
+    entity_df: np.ndarray | None = None  # chunks mentioning each entity
     load_seconds: float = 0.0
 
     @property
@@ -95,6 +96,7 @@ class GraphIndex:
         idx.adjacency = sp.csr_matrix((w, (r, c)), shape=(E, E), dtype=np.float32)
         idx.adjacency.sum_duplicates()
         idx.transition = _transition(idx.adjacency, idx.mentions)
+        idx.entity_df = np.asarray((idx.mentions > 0).sum(axis=0)).ravel()
         idx.load_seconds = time.perf_counter() - t
         log.info("graph index: %d entities, %d chunks, %d edges, %d mentions in %.2fs", E, C,
                  idx.adjacency.nnz // 2, idx.mentions.nnz, idx.load_seconds)
@@ -176,28 +178,31 @@ class GraphIndex:
             score = score + (decay ** h) * frontier * (score == 0)
         return self.mentions @ score
 
-    def path_between(self, sources: list[int], target: int, max_hops: int = 2) -> list[int] | None:
-        """Shortest entity path (by hops) from any source to target, BFS over the adjacency."""
-        if target in sources:
-            return [target]
-        parents = {s: None for s in sources}
+    def bfs_parents(self, sources: list[int], max_hops: int = 2) -> dict[int, int | None]:
+        """One multi-source BFS over the adjacency: parent pointers for every entity within max_hops."""
+        parents: dict[int, int | None] = {s: None for s in sources}
         frontier = list(sources)
+        indptr, indices = self.adjacency.indptr, self.adjacency.indices
         for _ in range(max_hops):
             nxt = []
             for u in frontier:
-                row = self.adjacency.indices[self.adjacency.indptr[u]:self.adjacency.indptr[u + 1]]
-                for v in row:
+                typed = [t for t, _ in self.typed_neighbours.get(u, ())]
+                for v in [*typed, *indices[indptr[u]:indptr[u + 1]]]:
                     v = int(v)
                     if v not in parents:
                         parents[v] = u
-                        if v == target:
-                            path = [v]
-                            while parents[path[-1]] is not None:
-                                path.append(parents[path[-1]])
-                            return path[::-1]
                         nxt.append(v)
             frontier = nxt
-        return None
+        return parents
+
+    @staticmethod
+    def path_to(parents: dict[int, int | None], target: int) -> list[int] | None:
+        if target not in parents:
+            return None
+        path = [target]
+        while parents[path[-1]] is not None:
+            path.append(parents[path[-1]])
+        return path[::-1]
 
     def edge_type(self, a: int, b: int) -> str:
         return self.edge_types.get((a, b)) or self.edge_types.get((b, a)) or CO_OCCURS
