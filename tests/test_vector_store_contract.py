@@ -80,12 +80,22 @@ class TestVectorStoreContract:
         ents = [Entity(id=f"e{i}", name=f"n{i}", label="Person") for i in range(4)]
         store.upsert_entities(ents, np.stack([_unit(i) for i in range(4)]))
         assert store.search_entities(_unit(2), 1)[0][0] == "e2"
+        assert store.existing_entity_ids(["e1", "e2", "nope"]) == {"e1", "e2"}
         assert store.delete_entities(["e2", "e3"]) == 2
         assert store.count("entities") == 2
+        assert store.existing_entity_ids(["e1", "e2"]) == {"e1"}
 
     def test_mismatched_lengths_are_refused(self, store):
         with pytest.raises(VectorStoreError, match="2 chunks but 1 vectors"):
             store.upsert_chunks(_chunks("a", 2), np.stack([_unit(0)]))
+
+    def test_refresh_keeps_results_and_sees_new_rows(self, store):
+        store.upsert_chunks(_chunks("a", 3), np.stack([_unit(i) for i in range(3)]))
+        store.refresh()
+        store.upsert_chunks(_chunks("b", 1), np.stack([_unit(7)]))
+        store.refresh()
+        assert store.search_chunks(_unit(7), 1)[0][0] == "b_c0"
+        assert store.count("chunks") == 4
 
     def test_reopen_keeps_data_and_checks_dimension(self, tmp_path):
         from kgfactory.vector.milvus_store import MilvusVectorStore

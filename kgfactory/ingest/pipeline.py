@@ -70,6 +70,10 @@ class IngestPipeline:
                         embed_model=self.embedder.model_id, extractor=self.extractor.name if self.extractor else "none",
                         ontology_version=self.ontology_version)
         run.timings = {s: 0.0 for s in STAGES}
+        # entity vectors: skip names embedded earlier in this run, and (only when the store already held
+        # entities, the incremental case) names that already have a vector there
+        self._embedded: set[str] = set()
+        self._check_store = self.extractor is not None and self.vectors.count("entities") > 0
         group = _Group()
         t = time.perf_counter()
         for item in iter_documents(paths, tenant=tenant, tags=tags, metadata=metadata,
@@ -146,10 +150,12 @@ class IngestPipeline:
             extraction = self.extractor.extract(all_chunks, tenant=docs[0].tenant)
             timings["extract"] += time.perf_counter() - t
             # entity names cost as much to embed as the chunks do on a CPU: only embed the ones without a vector
-            t = time.perf_counter()
-            have = self.vectors.existing_entity_ids([e.id for e in extraction.entities]) if extraction.entities else set()
-            new_entities = [e for e in extraction.entities if e.id not in have]
-            timings["write"] += time.perf_counter() - t
+            new_entities = [e for e in extraction.entities if e.id not in self._embedded]
+            if self._check_store and new_entities:
+                t = time.perf_counter()
+                have = self.vectors.existing_entity_ids([e.id for e in new_entities])
+                new_entities = [e for e in new_entities if e.id not in have]
+                timings["write"] += time.perf_counter() - t
             if new_entities:
                 t = time.perf_counter()
                 entity_vectors = self.embedder.embed([e.name for e in new_entities], batch_size=256)
@@ -159,6 +165,7 @@ class IngestPipeline:
             self._write(docs, all_chunks, vectors, extraction, run)
             if self.extractor is not None and new_entities:
                 self.vectors.upsert_entities(new_entities, entity_vectors)
+                self._embedded.update(e.id for e in new_entities)
             entities_per_doc = _entities_per_doc(extraction, all_chunks)
             self.graph.complete_documents([{"id": d.id, "chunks": len(chunks_by_doc[d.id]),
                                             "entities": entities_per_doc.get(d.id, 0), "run_id": run.id} for d in docs])
