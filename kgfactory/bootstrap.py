@@ -123,6 +123,7 @@ def build_services(settings: Settings | None = None) -> Services:
     from .ontology.loader import load_ontology
 
     settings = settings or get_settings()
+    settings.data_dir = settings.data_dir.expanduser().resolve()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     ontology = load_ontology(settings.ontology_path)
     closers = []

@@ -60,3 +60,16 @@ def test_ask_answers_with_citations_and_refuses_bad_input(tmp_path):
     assert out["answer"]["citations"][0]["doc_id"].startswith("doc_")
     res = runner.invoke(app, ["ask", "Who?", "-d", d, "--mode", "magic"])
     assert res.exit_code == 2 and "unknown mode" in res.output
+
+
+def test_default_relative_data_dir_works(tmp_path, monkeypatch):
+    """The README's command runs with the default ./kgf-data, a relative path."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KGF_DATA_DIR", raising=False)
+    (tmp_path / "a.txt").write_text("Marie Dubois founded Helios Robotics.")
+    res = runner.invoke(app, ["ingest", "a.txt", "--json"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "kgf-data" / "milvus.db").exists()
+    assert (tmp_path / "kgf-data" / "graph" / "falkordb.log").exists()
+    stats = json.loads(runner.invoke(app, ["stats", "--json"]).stdout)
+    assert stats["graph"]["Document"] == 1

@@ -34,7 +34,8 @@ class EmbeddedFalkorDB:
     """Start (or re-attach to) a FalkorDB server for one data directory."""
 
     def __init__(self, data_dir: Path, start_timeout: float = 20.0):
-        self.dir = Path(data_dir) / "graph"
+        # absolute: redis-server changes into --dir before it opens its log and socket paths
+        self.dir = Path(data_dir).expanduser().resolve() / "graph"
         self.sock = socket_path(self.dir)
         self.start_timeout = start_timeout
         self.proc: subprocess.Popen | None = None
