@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 from typer.testing import CliRunner
 
@@ -73,3 +76,21 @@ def test_default_relative_data_dir_works(tmp_path, monkeypatch):
     assert (tmp_path / "kgf-data" / "graph" / "falkordb.log").exists()
     stats = json.loads(runner.invoke(app, ["stats", "--json"]).stdout)
     assert stats["graph"]["Document"] == 1
+
+
+def test_ask_in_a_new_process_after_ingest(tmp_path):
+    """The README's two steps as two processes: stores opened by a later process must serve reads.
+    (Milvus Lite's in-process server holds the data-dir lock until its process exits, so both are subprocesses.)"""
+    d = str(tmp_path / "data")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+
+    def kgf(*args):
+        return subprocess.run([sys.executable, "-m", "kgfactory.cli.main", *args, "-d", d], capture_output=True,
+                              text=True, env=env, timeout=300)
+
+    ing = kgf("ingest", "--sample", "--json")
+    assert ing.returncode == 0, ing.stderr[-2000:]
+    out = kgf("ask", "Who founded Helios Robotics?", "--json")
+    assert out.returncode == 0, out.stderr[-2000:]
+    body = json.loads(out.stdout)
+    assert body["answer"]["kind"] == "extractive" and body["answer"]["citations"]

@@ -92,7 +92,11 @@ class MilvusVectorStore:
                 if _NOISE not in logging.getLogger("grpc._server").filters:
                     logging.getLogger("grpc._server").addFilter(_NOISE)
                 self._client = MilvusClient(uri=self.uri, token=self.token) if self.token else MilvusClient(uri=self.uri)
+                # a new process sees existing collections as released: load them so reads work without ensure()
+                for name in set(self._client.list_collections()) & {CHUNKS, ENTITIES}:
+                    self._client.load_collection(name)
             except Exception as e:
+                self._client = None
                 raise VectorStoreError(f"cannot open Milvus at {self.uri!r} (KGF_MILVUS_URI): {e}") from e
         return self._client
 
