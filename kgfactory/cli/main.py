@@ -10,6 +10,7 @@ from typing import Iterator, List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import KGFError
@@ -108,6 +109,7 @@ def ask(
     """Answer a question from the knowledge base, with citations and the graph evidence used."""
     filters = {k: v for k, v in {"tenant": tenant, "tag": tag or None}.items() if v}
     with services(data_dir) as svc:
+        _ = svc.embedder.dim  # load the model first, so the timings below are the query's own
         result = svc.retriever.search(question, mode=mode, top_k=top_k, filters=filters or None)
         answer = svc.answerer.answer(result)
     if as_json:
@@ -116,7 +118,7 @@ def ask(
     console.print(f"[bold]Q:[/bold] {answer.question}")
     if answer.kind == "extractive":
         console.print("[dim]Extractive answer (no LLM configured): quoted from the sources.[/dim]")
-    console.print(f"[bold]A:[/bold] {answer.text}\n")
+    console.print(f"[bold]A:[/bold] {escape(answer.text)}\n")
     for n, c in enumerate(answer.citations, 1):
         where = f"chars {c.start}-{c.end}" + (f", page {c.page}" if c.page else "")
         console.print(f"  [{n}] {c.title} ({where}) doc {c.doc_id} chunk {c.chunk_id}")
@@ -126,7 +128,8 @@ def ask(
     if result.evidence:
         console.print("[bold]Graph evidence:[/bold]")
         for ev in result.evidence[:5]:
-            console.print("  " + " ".join(f"{a} -[{r}]-> {b}" if i == 0 else f"-[{r}]-> {b}" for i, (a, r, b) in enumerate(ev.hops)))
+            console.print("  " + escape(" ".join(f"{a} -[{r}]-> {b}" if i == 0 else f"-[{r}]-> {b}"
+                                                 for i, (a, r, b) in enumerate(ev.hops))))
     console.print("\n[dim]retrieved: " + ", ".join(f"{c.title} ({c.score:.3f})" for c in result.chunks) + "[/dim]")
     console.print("[dim]timings ms: " + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items()) + "[/dim]")
 

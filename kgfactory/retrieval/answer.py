@@ -36,7 +36,7 @@ def sentences(text: str) -> list[tuple[int, int]]:
 
 
 class ExtractiveAnswerer:
-    def __init__(self, embedder: Embedder, max_sentences: int = 3, max_chunks: int = 5, per_chunk: int = 2):
+    def __init__(self, embedder: Embedder, max_sentences: int = 3, max_chunks: int = 5, per_chunk: int = 1):
         self.embedder = embedder
         self.max_sentences, self.max_chunks, self.per_chunk = max_sentences, max_chunks, per_chunk
 
@@ -57,9 +57,14 @@ class ExtractiveAnswerer:
         q_words = set(normalise(result.query).split())
         seed_names = {normalise(s.name) for s in result.seeds}
         scores = []
+        wanted = set(result.answer_classes)
         for (rank, ch, s, e), sim in zip(cands, sims):
             sent = normalise(ch.text[s:e])
             bonus = 0.1 * sum(1 for n in seed_names if n and n in sent)
+            # a sentence naming an entity of the class the question asks for ("which country") may hold the answer
+            if wanted and any(ent.label in wanted and normalise(ent.name) in sent and normalise(ent.name) not in q_words
+                              for ent in ch.entities):
+                bonus += 0.3
             overlap = len(q_words & set(sent.split())) / max(len(q_words), 1)
             scores.append(float(sim) + bonus + 0.2 * overlap - 0.03 * rank)
         chosen, per = [], {}

@@ -45,6 +45,7 @@ class RetrievalResult(BaseModel):
     top_k: int
     chunks: list[RetrievedChunk] = Field(default_factory=list)
     seeds: list[EntityRef] = Field(default_factory=list)
+    answer_classes: list[str] = Field(default_factory=list)  # ontology classes the question asks for
     evidence: list[EvidencePath] = Field(default_factory=list)
     timings: dict[str, float] = Field(default_factory=dict)
     empty_store: bool = False

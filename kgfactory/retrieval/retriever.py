@@ -129,6 +129,7 @@ class Retriever:
         result.seeds = [EntityRef(id=idx.entity_ids[i], name=idx.entity_names[i], label=idx.entity_labels[i])
                         for i, _ in seeds]
         result.evidence = self._evidence(idx, primary, result.chunks)
+        result.answer_classes = sorted(self.answer_classes(query))
         timings["enrich"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
         result.timings = _ms(timings)
