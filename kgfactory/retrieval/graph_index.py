@@ -1,7 +1,8 @@
 """The retriever's in-memory view of the graph: sparse matrices over entities and chunks, plus a name index.
 
 Loaded from the GraphStore once and reloaded only when the store's revision moves (after an ingest or delete),
-never per query. The traversal math is sparse matrix arithmetic: scipy on the CPU.
+never per query. The traversal math is sparse matrix arithmetic (compute.py): scipy on the CPU, torch
+sparse-CSR resident on the GPU when the device setting says cuda.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..textnorm import normalise
+from .compute import make_ops
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,15 @@ class GraphIndex:
     transition: sp.csr_matrix | None = None  # (E+C) x (E+C), column-stochastic
     entity_df: np.ndarray | None = None  # chunks mentioning each entity
     load_seconds: float = 0.0
+    device: str = "cpu"  # cpu (scipy), cuda (torch), torch-cpu (torch kernels on the CPU, for parity tests)
+    _ops: object = None
+
+    @property
+    def ops(self):
+        """The traversal operators on this index's device, built once per index (so resident on the GPU)."""
+        if self._ops is None:
+            self._ops = make_ops(self.transition, self.adjacency, self.mentions, self.device)
+        return self._ops
 
     @property
     def n_entities(self) -> int:
@@ -53,9 +64,9 @@ class GraphIndex:
         return len(self.chunk_ids)
 
     @classmethod
-    def load(cls, graph, tenant: str | None = None) -> "GraphIndex":
+    def load(cls, graph, tenant: str | None = None, device: str = "cpu") -> "GraphIndex":
         t = time.perf_counter()
-        idx = cls(revision=graph.revision())
+        idx = cls(revision=graph.revision(), device=device)
         for row in graph.export_chunks(tenant):
             idx.c_pos[row["id"]] = len(idx.chunk_ids)
             idx.chunk_ids.append(row["id"])
@@ -129,22 +140,21 @@ class GraphIndex:
                  iters: int = 30, tol: float = 1e-6) -> np.ndarray:
         """Personalised PageRank over entities+chunks; returns every node's score (entities first)."""
         E, C = self.n_entities, self.n_chunks
-        p = np.zeros(E + C, dtype=np.float64)
-        p[:E] = entity_seeds
+        p = np.zeros((E + C, 1), dtype=np.float64)
+        p[:E, 0] = entity_seeds
         if chunk_seeds is not None:
-            p[E:] = chunk_seeds
-        total = p.sum()
-        if total <= 0 or self.transition is None:
-            return np.zeros(E + C)
-        p /= total
-        x = p.copy()
-        for _ in range(iters):
-            nxt = (1 - damping) * p + damping * (self.transition @ x)
-            if np.abs(nxt - x).sum() < tol:
-                x = nxt
-                break
-            x = nxt
-        return x
+            p[E:, 0] = chunk_seeds
+        return self.ppr_batch(p, damping, iters, tol)[:, 0]
+
+    def ppr_batch(self, restart: np.ndarray, damping: float = 0.5, iters: int = 30, tol: float = 1e-6) -> np.ndarray:
+        """PageRank for B restart vectors at once: restart is (E+C, B), entities first; columns are normalised
+        here and an all-zero column scores zero."""
+        restart = np.asarray(restart, dtype=np.float64)
+        totals = restart.sum(axis=0)
+        if self.transition is None or not (totals > 0).any():
+            return np.zeros_like(restart)
+        p = np.divide(restart, totals, out=np.zeros_like(restart), where=totals > 0)
+        return self.ops.ppr(p, damping, iters, tol)
 
     def follow(self, seeds: dict[int, float], types: set[str], hops: int = 3, decay: float = 0.7) -> dict[int, float]:
         """Entities reached from the seeds over edges of the given relation types only (either direction)."""
@@ -169,14 +179,7 @@ class GraphIndex:
         """Bounded expansion: seed weights spread `hops` steps over entity edges, then onto chunks."""
         if self.adjacency is None or self.n_entities == 0:
             return np.zeros(self.n_chunks)
-        binary = (self.adjacency > 0).astype(np.float32)
-        score = entity_seeds.astype(np.float64).copy()
-        frontier = score.copy()
-        for h in range(1, hops + 1):
-            frontier = binary @ frontier
-            frontier = np.where(frontier > 0, frontier / max(frontier.max(), 1e-12), 0.0)
-            score = score + (decay ** h) * frontier * (score == 0)
-        return self.mentions @ score
+        return self.ops.khop(np.asarray(entity_seeds, dtype=np.float64)[:, None], hops, decay)[:, 0]
 
     def bfs_parents(self, sources: list[int], max_hops: int = 2) -> dict[int, int | None]:
         """One multi-source BFS over the adjacency: parent pointers for every entity within max_hops."""

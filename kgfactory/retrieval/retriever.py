@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import RetrievalError
 from ..ports import Embedder, GraphStore, VectorStore
+from .compute import ExactIndex
 from .graph_index import GraphIndex
 from .models import MODES, EntityRef, EvidencePath, RetrievalResult, RetrievedChunk
 
@@ -48,13 +49,17 @@ def validate(query: str, mode: str, top_k: int, filters: dict[str, Any] | None) 
 
 
 class Retriever:
-    """Holds the graph index (reloaded when the store's revision moves) and answers searches."""
+    """Holds the graph index (reloaded when the store's revision moves) and answers searches.
+
+    `search` is `search_many` with one query: every stage takes a batch, so a GPU (or just fewer round trips)
+    serves many questions in one pass."""
 
     def __init__(self, graph: GraphStore, vectors: VectorStore, embedder: Embedder, damping: float = 0.5,
                  class_cues: dict[str, set[str]] | None = None, answer_type_weight: float = 0.0,
                  relation_cues: dict[str, set[str]] | None = None,
                  passage_mass: float = 0.5, hybrid_dense_weight: float = 0.3,
-                 graph_algorithm: Literal["ppr", "khop"] = "ppr", fusion: Literal["linear", "rrf"] = "linear"):
+                 graph_algorithm: Literal["ppr", "khop"] = "ppr", fusion: Literal["linear", "rrf"] = "linear",
+                 device: str = "cpu", vector_search: Literal["hnsw", "exact"] = "hnsw"):
         self.graph, self.vectors, self.embedder = graph, vectors, embedder
         self.damping = damping
         self.passage_mass = passage_mass
@@ -64,7 +69,10 @@ class Retriever:
         self.class_cues = class_cues or {}
         self.answer_type_weight = answer_type_weight
         self.relation_cues = relation_cues or {}
+        self.device = device
+        self.vector_search = vector_search
         self._index: GraphIndex | None = None
+        self._exact: tuple[ExactIndex, ExactIndex, np.ndarray] | None = None
         self._lock = threading.Lock()
 
     def index(self) -> GraphIndex:
@@ -72,81 +80,149 @@ class Retriever:
         rev = self.graph.revision()
         with self._lock:
             if self._index is None or self._index.revision != rev:
-                self._index = GraphIndex.load(self.graph)
+                self._index = GraphIndex.load(self.graph, device=self.device)
+                self._exact = None
             return self._index
 
     def invalidate(self) -> None:
         with self._lock:
             self._index = None
+            self._exact = None
+
+    def exact_indexes(self, idx: GraphIndex) -> tuple[ExactIndex, ExactIndex, np.ndarray]:
+        """Chunk and entity vectors resident in memory (or on the GPU), in the graph index's order; loaded
+        with the index and dropped with it when the store's revision moves."""
+        with self._lock:
+            if self._exact is None:
+                t = time.perf_counter()
+                ids, vecs, _ = self.vectors.export_vectors("chunks")
+                pos = {cid: i for i, cid in enumerate(ids)}
+                dim = vecs.shape[1] if len(vecs) else self.embedder.dim
+                mat = np.zeros((idx.n_chunks, dim), dtype=np.float32)
+                have = np.zeros(idx.n_chunks, dtype=bool)
+                for j, cid in enumerate(idx.chunk_ids):
+                    i = pos.get(cid)
+                    if i is not None:
+                        mat[j], have[j] = vecs[i], True
+                eids, evecs, etenants = self.vectors.export_vectors("entities")
+                self._exact = (ExactIndex(list(idx.chunk_ids), mat, self.device), ExactIndex(eids, evecs, self.device),
+                               np.asarray(etenants, dtype=object))
+                self._exact_have = have
+                log.info("exact index: %d chunk and %d entity vectors in %.2fs", int(have.sum()), len(eids),
+                         time.perf_counter() - t)
+            return self._exact
 
     def search(self, query: str, mode: str = "hybrid", top_k: int = 5,
                filters: dict[str, Any] | None = None) -> RetrievalResult:
-        query = validate(query, mode, top_k, filters)
+        return self.search_many([query], mode, top_k, filters)[0]
+
+    def search_many(self, queries: list[str], mode: str = "hybrid", top_k: int = 5,
+                    filters: dict[str, Any] | None = None) -> list[RetrievalResult]:
+        """Answer a batch of queries with the same mode, top_k and filters in one pass per stage. Timings are
+        for the whole batch (`batch` says how many)."""
+        if not isinstance(queries, (list, tuple)) or not queries:
+            raise RetrievalError("queries must be a non-empty list of strings")
+        queries = [validate(q, mode, top_k, filters) for q in queries]
+        B = len(queries)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         idx = self.index()
         timings["graph_index"] = time.perf_counter() - t0
-        result = RetrievalResult(query=query, mode=mode, top_k=top_k, filters=filters or {})
+        results = [RetrievalResult(query=q, mode=mode, top_k=top_k, filters=filters or {}) for q in queries]
         if idx.n_chunks == 0:
-            result.empty_store = True
-            result.timings = _ms(timings)
-            return result
+            for r in results:
+                r.empty_store = True
+                r.timings = _ms(timings)
+            return results
 
         t = time.perf_counter()
-        qvec = self.embedder.embed([query])[0]
+        qvecs = self.embedder.embed(queries)
         timings["embed"] = time.perf_counter() - t
 
         t = time.perf_counter()
         k = max(top_k, CANDIDATES) if mode != "vector" else top_k
-        dense_hits = self.vectors.search_chunks(qvec, k, filters)
+        dense_hits = self._dense_many(idx, qvecs, k, filters)
         timings["vector_search"] = time.perf_counter() - t
-        dense = {cid: s for cid, s in dense_hits if cid in idx.c_pos}
+        dense = [{cid: s for cid, s in hits if cid in idx.c_pos} for hits in dense_hits]
 
-        seeds: list[tuple[int, float]] = []
-        primary: list[int] = []
-        graph_scores: dict[str, float] = {}
+        seeds: list[list[tuple[int, float]]] = [[] for _ in range(B)]
+        primary: list[list[int]] = [[] for _ in range(B)]
+        graph_scores: list[dict[str, float]] = [{} for _ in range(B)]
         if mode != "vector":
             t = time.perf_counter()
-            seeds = self._seeds(query, qvec, idx, filters)
-            primary = [i for i, _ in seeds]
-            cued = self.cued_relations(query)
-            if cued and seeds:  # follow the relations the question names: the bridge entities become seeds too
-                base = dict(seeds)
-                for i, w in idx.follow(base, cued).items():
-                    seeds.append((i, w))
+            seeds = self._seeds_many(queries, qvecs, idx, filters)
+            for b, q in enumerate(queries):
+                primary[b] = [i for i, _ in seeds[b]]
+                cued = self.cued_relations(q)
+                if cued and seeds[b]:  # follow the relations the question names: bridge entities become seeds
+                    seeds[b] = seeds[b] + list(idx.follow(dict(seeds[b]), cued).items())
             timings["seed_entities"] = time.perf_counter() - t
             t = time.perf_counter()
-            graph_scores = self._traverse(idx, seeds, dense if mode == "hybrid" else {}, filters,
-                                          self.answer_classes(query))
+            graph_scores = self._traverse_many(idx, seeds, dense if mode == "hybrid" else [{}] * B, filters,
+                                               [self.answer_classes(q) for q in queries])
             timings["graph_traversal"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        ranked = self._rank(mode, dense, graph_scores, top_k)
+        ranked = [self._rank(mode, dense[b], graph_scores[b], top_k) for b in range(B)]
         timings["fuse"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        result.chunks = self._enrich(ranked, dense, graph_scores)
-        result.seeds = [EntityRef(id=idx.entity_ids[i], name=idx.entity_names[i], label=idx.entity_labels[i])
-                        for i, _ in seeds]
-        result.evidence = self._evidence(idx, primary, result.chunks)
-        result.answer_classes = sorted(self.answer_classes(query))
+        enriched = self._enrich_many(ranked, dense, graph_scores)
+        for b, r in enumerate(results):
+            r.chunks = enriched[b]
+            r.seeds = [EntityRef(id=idx.entity_ids[i], name=idx.entity_names[i], label=idx.entity_labels[i])
+                       for i, _ in seeds[b]]
+            r.evidence = self._evidence(idx, primary[b], r.chunks)
+            r.answer_classes = sorted(self.answer_classes(r.query))
         timings["enrich"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
-        result.timings = _ms(timings)
-        return result
+        ms = _ms(timings)
+        if B > 1:
+            ms["batch"] = B
+        for r in results:
+            r.timings = dict(ms)
+        return results
 
     # -- stages --------------------------------------------------------------------------------------
-    def _seeds(self, query: str, qvec: np.ndarray, idx: GraphIndex, filters) -> list[tuple[int, float]]:
-        """Entities named in the question (weight 1) and the nearest entity vectors above a similarity floor."""
-        seeds: dict[int, float] = {i: 1.0 for i in idx.entities_in_text(query)}
+    def _dense_many(self, idx: GraphIndex, qvecs: np.ndarray, k: int, filters) -> list[list[tuple[str, float]]]:
+        if self.vector_search == "exact":
+            chunks, _, _ = self.exact_indexes(idx)
+            allowed = _allowed(idx, filters)
+            mask = self._exact_have & np.fromiter((allowed(j) for j in range(idx.n_chunks)), dtype=bool,
+                                                  count=idx.n_chunks)
+            return chunks.search(qvecs, k, mask)
+        many = getattr(self.vectors, "search_chunks_many", None)
+        if many is not None:
+            return many(qvecs, k, filters)
+        return [self.vectors.search_chunks(v, k, filters) for v in qvecs]
+
+    def _entity_hits(self, idx: GraphIndex, qvecs: np.ndarray, filters) -> list[list[tuple[str, float]]]:
         tenant = (filters or {}).get("tenant")
-        for eid, sim in self.vectors.search_entities(qvec, ENTITY_SEEDS, {"tenant": tenant} if tenant else None):
-            i = idx.e_pos.get(eid)
-            if i is not None and sim >= ENTITY_MIN_SIM:
-                seeds[i] = max(seeds.get(i, 0.0), float(sim))
-        # an entity mentioned everywhere says little: weight seeds by inverse chunk frequency
-        out = [(i, w / np.log(2.0 + idx.entity_df[i])) for i, w in seeds.items()]
-        return sorted(out, key=lambda t: -t[1])
+        if self.vector_search == "exact":
+            _, ents, tenants = self.exact_indexes(idx)
+            mask = None
+            if tenant:
+                mask = np.isin(tenants, list(_as_set(tenant))) if len(tenants) else None
+            return ents.search(qvecs, ENTITY_SEEDS, mask)
+        ef = {"tenant": tenant} if tenant else None
+        many = getattr(self.vectors, "search_entities_many", None)
+        if many is not None:
+            return many(qvecs, ENTITY_SEEDS, ef)
+        return [self.vectors.search_entities(v, ENTITY_SEEDS, ef) for v in qvecs]
+
+    def _seeds_many(self, queries: list[str], qvecs: np.ndarray, idx: GraphIndex, filters) -> list[list[tuple[int, float]]]:
+        """Entities named in the question (weight 1) and the nearest entity vectors above a similarity floor."""
+        out = []
+        for q, hits in zip(queries, self._entity_hits(idx, qvecs, filters)):
+            seeds: dict[int, float] = {i: 1.0 for i in idx.entities_in_text(q)}
+            for eid, sim in hits:
+                i = idx.e_pos.get(eid)
+                if i is not None and sim >= ENTITY_MIN_SIM:
+                    seeds[i] = max(seeds.get(i, 0.0), float(sim))
+            # an entity mentioned everywhere says little: weight seeds by inverse chunk frequency
+            weighted = [(i, w / np.log(2.0 + idx.entity_df[i])) for i, w in seeds.items()]
+            out.append(sorted(weighted, key=lambda t: -t[1]))
+        return out
 
     def cued_relations(self, query: str) -> set[str]:
         """Relation types the question names through their trigger phrases ('works for', 'headquartered')."""
@@ -163,35 +239,42 @@ class Retriever:
                 out |= self.class_cues.get(w[:-1], set())
         return out
 
-    def _traverse(self, idx: GraphIndex, seeds, dense: dict[str, float], filters,
-                  answer_classes: set[str] = frozenset()) -> dict[str, float]:
-        e = np.zeros(idx.n_entities)
-        for i, w in seeds:
-            e[i] = w
+    def _traverse_many(self, idx: GraphIndex, seeds: list, dense: list[dict[str, float]], filters,
+                       answer_classes: list[set[str]]) -> list[dict[str, float]]:
+        E, C, B = idx.n_entities, idx.n_chunks, len(seeds)
+        e = np.zeros((E, B))
+        for b, sd in enumerate(seeds):
+            for i, w in sd:
+                e[i, b] = w
         if self.graph_algorithm == "khop":
-            scores = idx.khop(e)
+            scores = idx.ops.khop(e, 2, 0.5) if E else np.zeros((C, B))
+            full = None
         else:
-            if e.sum() > 0:
-                e = e / e.sum()
-            c = None
-            if dense:  # passages enter the restart vector with their dense scores (HippoRAG 2)
-                c = np.zeros(idx.n_chunks)
-                for cid, s in dense.items():
-                    c[idx.c_pos[cid]] = max(s, 0.0)
-                if c.sum() > 0:
-                    c = c / c.sum() * (self.passage_mass if e.sum() > 0 else 1.0)
-            full = idx.ppr_full(e, c, damping=self.damping)
-            scores = full[idx.n_entities:]
-            if answer_classes and self.answer_type_weight > 0 and scores.max() > 0:
+            esum = e.sum(axis=0)
+            e = np.divide(e, esum, out=np.zeros_like(e), where=esum > 0)
+            c = np.zeros((C, B))
+            for b, d in enumerate(dense):  # passages enter the restart vector with their dense scores (HippoRAG 2)
+                for cid, s in d.items():
+                    c[idx.c_pos[cid], b] = max(s, 0.0)
+            csum = c.sum(axis=0)
+            scale = np.where(esum > 0, self.passage_mass, 1.0)
+            c = np.divide(c * scale, csum, out=np.zeros_like(c), where=csum > 0)
+            full = idx.ppr_batch(np.vstack([e, c]), damping=self.damping)
+            scores = full[E:]
+        allowed = _allowed(idx, filters)
+        out = []
+        for b in range(B):
+            sc = scores[:, b]
+            if full is not None and answer_classes[b] and self.answer_type_weight > 0 and sc.max() > 0:
                 # chunks that mention an entity of the asked-for class, weighted by the mass that entity got
                 # from the seeds: the graph's way of saying "this passage holds a candidate answer"
-                ent = full[:idx.n_entities] * idx.class_mask(answer_classes)
+                ent = full[:E, b] * idx.class_mask(answer_classes[b])
                 if ent.max() > 0:
                     bonus = idx.mentions @ (ent / ent.max())
-                    scores = scores / scores.max() + self.answer_type_weight * bonus / max(bonus.max(), 1e-12)
-        allowed = _allowed(idx, filters)
-        order = np.argsort(-scores)[:CANDIDATES * 2]
-        return {idx.chunk_ids[j]: float(scores[j]) for j in order if scores[j] > 0 and allowed(j)}
+                    sc = sc / sc.max() + self.answer_type_weight * bonus / max(bonus.max(), 1e-12)
+            order = np.argsort(-sc)[:CANDIDATES * 2]
+            out.append({idx.chunk_ids[j]: float(sc[j]) for j in order if sc[j] > 0 and allowed(j)})
+        return out
 
     def _rank(self, mode: str, dense: dict[str, float], graph: dict[str, float], top_k: int) -> list[tuple[str, float]]:
         if mode == "vector" or not graph:
@@ -211,10 +294,12 @@ class Retriever:
         fused = {cid: w * d.get(cid, 0.0) + (1 - w) * g.get(cid, 0.0) for cid in set(g) | set(d)}
         return sorted(fused.items(), key=lambda t: -t[1])[:top_k]
 
-    def _enrich(self, ranked, dense, graph) -> list[RetrievedChunk]:
-        ids = [cid for cid, _ in ranked]
+    def _enrich_many(self, ranked: list, dense: list, graph: list) -> list[list[RetrievedChunk]]:
+        """One round of store reads for the whole batch: chunk rows, their entities, and the next chunk of
+        any chunk cut mid-thought."""
+        ids = list(dict.fromkeys(cid for rk in ranked for cid, _ in rk))
         if not ids:
-            return []
+            return [[] for _ in ranked]
         rows = {r["id"]: r for r in self.graph.get_chunks(ids)}
         ents: dict[str, list[EntityRef]] = {}
         for r in self.graph.chunk_entities(ids):
@@ -229,15 +314,18 @@ class Retriever:
                 if l.get("next_id") in texts:
                     neigh[l["id"]] = {"next": texts[l["next_id"]]}
         out = []
-        for cid, score in ranked:
-            r = rows.get(cid)
-            if r is None:
-                continue  # deleted between the index load and now
-            out.append(RetrievedChunk(
-                id=cid, doc_id=r["doc_id"], title=r.get("title") or "", source=r.get("source") or "", text=r["text"],
-                start=int(r["start"]), end=int(r["end"]), page=r.get("page"), score=round(float(score), 6),
-                vector_score=dense.get(cid), graph_score=graph.get(cid), entities=ents.get(cid, []),
-                neighbours=neigh.get(cid, {}), tags=list(r.get("tags") or [])))
+        for rk, d, g in zip(ranked, dense, graph):
+            chunks = []
+            for cid, score in rk:
+                r = rows.get(cid)
+                if r is None:
+                    continue  # deleted between the index load and now
+                chunks.append(RetrievedChunk(
+                    id=cid, doc_id=r["doc_id"], title=r.get("title") or "", source=r.get("source") or "",
+                    text=r["text"], start=int(r["start"]), end=int(r["end"]), page=r.get("page"),
+                    score=round(float(score), 6), vector_score=d.get(cid), graph_score=g.get(cid),
+                    entities=ents.get(cid, []), neighbours=neigh.get(cid, {}), tags=list(r.get("tags") or [])))
+            out.append(chunks)
         return out
 
     def _evidence(self, idx: GraphIndex, seeds: list[int], chunks: list[RetrievedChunk]) -> list[EvidencePath]:
