@@ -1,0 +1,53 @@
+"""Retrieve and answer for one tenant; shared by /v1/query and /v1/chat/completions.
+
+The tenant filter is always the caller's; the request cannot widen it. Answerers that take `tenant=` (the
+LLM answerer charges the tenant's token budget) get it; ones that can `stream` stream, the others send the
+final text as one piece.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any, Iterator
+
+from ..types import Answer
+from .keys import Principal
+from .state import AppState
+
+
+def retrieve(st: AppState, p: Principal, question: str, mode: str, top_k: int, filters: dict[str, Any] | None):
+    f = {k: v for k, v in (filters or {}).items() if v}
+    f["tenant"] = p.tenant
+    result = st.services.retriever.search(question, mode=mode, top_k=top_k, filters=f)
+    st.metrics.observe_timings(result.timings)
+    return result
+
+
+def _takes_tenant(fn) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return "tenant" in params or any(x.kind is inspect.Parameter.VAR_KEYWORD for x in params.values())
+
+
+def answer(st: AppState, result, tenant: str) -> Answer:
+    fn = st.services.answerer.answer
+    ans = fn(result, tenant=tenant) if _takes_tenant(fn) else fn(result)
+    st.metrics.observe_usage(getattr(ans, "usage", None))
+    st.metrics.queries.labels(result.mode, ans.kind).inc()
+    return ans
+
+
+def stream(st: AppState, result, tenant: str) -> Iterator[str | Answer]:
+    """Token strings, then the final Answer."""
+    fn = getattr(st.services.answerer, "stream", None)
+    if fn is None:
+        ans = answer(st, result, tenant)
+        yield ans.text
+        yield ans
+        return
+    for item in (fn(result, tenant=tenant) if _takes_tenant(fn) else fn(result)):
+        if isinstance(item, Answer):
+            st.metrics.observe_usage(getattr(item, "usage", None))
+            st.metrics.queries.labels(result.mode, item.kind).inc()
+        yield item

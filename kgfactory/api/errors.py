@@ -1,0 +1,104 @@
+"""The one place that maps errors to HTTP codes. Every error body is {"error": {type, message, request_id}}."""
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import errors as E
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(E.KGFError):
+    """A request the API refuses on its own terms (auth, roles, limits, bad input): status + message."""
+
+    def __init__(self, status: int, message: str, kind: str = "bad_request", headers: dict | None = None):
+        self.status, self.kind, self.headers = status, kind, headers
+        super().__init__(message)
+
+
+def _status(e: Exception) -> tuple[int, str]:
+    budget = getattr(E, "LLMBudgetError", None)
+    unavailable = getattr(E, "LLMUnavailableError", None)
+    sparql = getattr(E, "SparqlError", None)
+    if isinstance(e, ApiError):
+        return e.status, e.kind
+    if budget is not None and isinstance(e, budget):
+        return 429, "llm_budget_spent"
+    if unavailable is not None and isinstance(e, unavailable):
+        return 503, "llm_unavailable"
+    if sparql is not None and isinstance(e, sparql):
+        return 400, "sparql_error"
+    table = [
+        (E.NotFoundError, 404, "not_found"),
+        (E.RetrievalError, 400, "bad_query"),
+        (E.ParseError, 400, "bad_document"),
+        (E.ConfigError, 400, "bad_setting"),
+        (E.LLMError, 502, "llm_error"),
+        (E.StoreError, 503, "store_unavailable"),
+        (E.EmbeddingError, 503, "model_unavailable"),
+        (E.ExtractionError, 503, "model_unavailable"),
+    ]
+    for cls, status, kind in table:
+        if isinstance(e, cls):
+            return status, kind
+    return 500, "internal_error"
+
+
+def error_body(request: Request, status: int, kind: str, message: str, **extra) -> JSONResponse:
+    rid = getattr(request.state, "request_id", None)
+    body = {"error": {"type": kind, "message": message, "request_id": rid, **extra}}
+    return JSONResponse(body, status_code=status)
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
+    errs = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errs):
+        e = next(e for e in errs if e.get("type") == "json_invalid")
+        ctx = e.get("ctx") or {}
+        return 400, f"malformed JSON body: {ctx.get('error', 'could not parse')} (at character {e['loc'][-1]})"
+    parts = []
+    for e in errs[:5]:
+        where = ".".join(str(x) for x in e.get("loc", ()) if x != "body") or "body"
+        parts.append(f"{where}: {e.get('msg')}")
+    return 422, "invalid request: " + "; ".join(parts)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(E.KGFError)
+    async def _kgf(request: Request, exc: E.KGFError):
+        status, kind = _status(exc)
+        if status >= 500:
+            log.error("%s %s failed: %s", request.method, request.url.path, exc, exc_info=exc)
+        request.state.error_kind = kind
+        resp = error_body(request, status, kind, str(exc))
+        for k, v in (getattr(exc, "headers", None) or {}).items():
+            resp.headers[k] = v
+        return resp
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        status, msg = _validation_message(exc)
+        request.state.error_kind = "invalid_request"
+        return error_body(request, status, "invalid_request", msg,
+                          details=[{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in exc.errors()[:20]])
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        kind = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "http_error")
+        msg = str(exc.detail)
+        if exc.status_code == 404 and msg == "Not Found":
+            msg = f"no route {request.method} {request.url.path}; see /docs"
+        resp = error_body(request, exc.status_code, kind, msg)
+        for k, v in (exc.headers or {}).items():
+            resp.headers[k] = v
+        return resp
+
+    @app.exception_handler(Exception)
+    async def _other(request: Request, exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_body(request, 500, "internal_error", f"internal error ({type(exc).__name__}); see the server log")

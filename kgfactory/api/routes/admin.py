@@ -1,0 +1,18 @@
+"""Admin: the audit log of this tenant (who, action, target, time, outcome)."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request
+
+from ..auth import Admin
+from ..keys import Principal
+from ..state import get_state
+
+router = APIRouter(tags=["admin"])
+
+
+@router.get("/v1/audit")
+def read_audit(request: Request, action: str | None = Query(None, max_length=50, description="e.g. query, ingest, delete, cypher, sparql, chat, auth"),
+               limit: int = Query(100, ge=1, le=1000), after: int = Query(0, ge=0, description="Only entries after this seq."),
+               p: Principal = Admin) -> list[dict]:
+    """Audit entries of this tenant, newest first."""
+    return get_state(request).audit.read(tenant=p.tenant, action=action, limit=limit, after=after)

@@ -1,0 +1,84 @@
+"""Analysts: read-only Cypher on the caller's tenant view, the ontology, entities and the graph schema.
+
+Tenant isolation for Cypher: the query never runs on the shared graph. It runs read-only (FalkorDB
+GRAPH.RO_QUERY, after a refusal of write clauses) on a copy of the graph holding only the caller's tenant
+(graph/falkordb_views.py), with a timeout and a row cap. So `MATCH (n) RETURN count(n)` counts the caller's
+nodes only, whatever the query says.
+"""
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Query, Request
+
+from ...errors import GraphStoreError, NotFoundError
+from ...graph import cypher as Q
+from ..auth import Analyst, Reader
+from ..errors import ApiError
+from ..keys import Principal
+from ..schemas import CypherRequest, CypherResponse
+from ..state import audit, get_state
+
+router = APIRouter(tags=["analysts"])
+
+
+@router.post("/v1/cypher", response_model=CypherResponse)
+def cypher(req: CypherRequest, request: Request, p: Principal = Analyst):
+    """Run read-only Cypher over this tenant's graph; rows as JSON. Write clauses are refused (400)."""
+    st = get_state(request)
+    views = getattr(st.services, "cypher_views", None)
+    if Q.is_write(req.query):
+        audit(request, p, "cypher", "refused", target=req.query[:500], status=400, detail={"reason": "write clause"})
+        raise ApiError(400, "write clauses (CREATE, MERGE, SET, DELETE, REMOVE, DROP, FOREACH, LOAD CSV) are not "
+                            "allowed: /v1/cypher is read-only", "write_refused")
+    if views is None:
+        raise ApiError(501, "analyst Cypher needs the FalkorDB graph backend", "not_implemented")
+    timeout = min(req.timeout_ms or st.settings.cypher_timeout_ms, st.settings.cypher_timeout_ms)
+    cap = min(req.max_rows or st.settings.cypher_max_rows, st.settings.cypher_max_rows)
+    t = time.perf_counter()
+    try:
+        cols, rows, truncated = views.run(req.query, req.params, p.tenant, timeout, cap)
+    except GraphStoreError as e:
+        msg = str(e)
+        status = 408 if "timed out" in msg else 400
+        audit(request, p, "cypher", "error", target=req.query[:500], status=status, detail={"error": msg[:300]})
+        if "could not build" in msg:
+            raise
+        raise ApiError(status, f"Cypher {'timed out' if status == 408 else 'failed'}: {msg}",
+                       "timeout" if status == 408 else "bad_query") from e
+    ms = round((time.perf_counter() - t) * 1000, 3)
+    audit(request, p, "cypher", "ok", target=req.query[:500], detail={"rows": len(rows), "truncated": truncated})
+    return {"columns": cols, "rows": rows, "row_count": len(rows), "truncated": truncated, "elapsed_ms": ms,
+            "tenant": p.tenant}
+
+
+@router.get("/v1/ontology")
+def ontology(request: Request, p: Principal = Reader) -> dict:
+    """The OWL ontology the graph is typed by: classes, object and datatype properties, individuals."""
+    ont = get_state(request).services.ontology
+    return ont.model_dump(mode="json")
+
+
+@router.get("/v1/entities/{entity_id}")
+def entity(entity_id: str, request: Request, limit: int = Query(50, ge=1, le=500), p: Principal = Reader) -> dict:
+    """An entity of this tenant with its neighbourhood: related entities (typed edges and co-occurrence) and the
+    chunks that mention it."""
+    graph = get_state(request).services.graph
+    rows = graph.query(Q.API_ENTITY, {"id": entity_id, "tenant": p.tenant})
+    if not rows:
+        raise NotFoundError(f"no entity {entity_id!r} (entity ids appear in /v1/query seeds and /v1/documents/{{id}})")
+    params = {"id": entity_id, "tenant": p.tenant, "limit": limit}
+    return {**rows[0], "neighbours": graph.query(Q.API_ENTITY_NEIGHBOURS, params),
+            "mentions": graph.query(Q.API_ENTITY_CHUNKS, params)}
+
+
+@router.get("/v1/graph/schema")
+def graph_schema(request: Request, p: Principal = Reader) -> dict:
+    """Node labels and relationship types in this tenant's graph, with counts."""
+    graph = get_state(request).services.graph
+    labels: dict[str, int] = {}
+    for r in graph.query(Q.API_SCHEMA_LABELS, {"tenant": p.tenant}):
+        for lab in r["labels"] or []:
+            labels[lab] = labels.get(lab, 0) + int(r["n"])
+    rels = {r["type"]: int(r["n"]) for r in graph.query(Q.API_SCHEMA_RELS, {"tenant": p.tenant})}
+    return {"tenant": p.tenant, "labels": dict(sorted(labels.items())), "relationship_types": dict(sorted(rels.items()))}

@@ -1,0 +1,109 @@
+"""The OpenAI-compatible face: GET /v1/models, POST /v1/chat/completions (stream and non-stream).
+
+The last user message is the question; the reply is the knowledge base's answer with a numbered source list
+(and the structured citations in an extra `citations` field that OpenAI clients ignore). Models name the
+retrieval mode: `kgfactory` (hybrid), `kgfactory-vector`, `kgfactory-graph`, `kgfactory-hybrid`.
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Iterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from ...types import Answer
+from .. import answering
+from ..auth import Reader
+from ..errors import ApiError
+from ..keys import Principal
+from ..schemas import ChatRequest
+from ..state import audit, get_state
+
+router = APIRouter(tags=["OpenAI-compatible"])
+MODELS = {"kgfactory": "hybrid", "kgfactory-hybrid": "hybrid", "kgfactory-vector": "vector", "kgfactory-graph": "graph"}
+_CREATED = 1735689600
+
+
+@router.get("/v1/models")
+def models(p: Principal = Reader) -> dict:
+    """The knowledge base as chat models, one per retrieval mode."""
+    return {"object": "list", "data": [{"id": m, "object": "model", "created": _CREATED, "owned_by": "kgfactory"}
+                                       for m in MODELS]}
+
+
+def _question(req: ChatRequest) -> str:
+    for m in reversed(req.messages):
+        if m.role == "user":
+            c = m.content
+            if isinstance(c, list):
+                c = " ".join(str(part.get("text", "")) for part in c if isinstance(part, dict))
+            if c and c.strip():
+                return c.strip()
+    raise ApiError(400, "messages hold no user message with text: the last user message is the question")
+
+
+def _sources(ans: Answer) -> str:
+    if not ans.citations:
+        return ""
+    lines = [f"[{n}] {c.title} ({c.source}, chars {c.start}-{c.end})" for n, c in enumerate(ans.citations, 1)]
+    return "\n\nSources:\n" + "\n".join(lines)
+
+
+def _usage(ans: Answer) -> dict:
+    u = getattr(ans, "usage", None) or {}
+    return {"prompt_tokens": u.get("prompt_tokens", 0), "completion_tokens": u.get("completion_tokens", 0),
+            "total_tokens": u.get("total_tokens", u.get("prompt_tokens", 0) + u.get("completion_tokens", 0))}
+
+
+@router.post("/v1/chat/completions")
+def chat_completions(req: ChatRequest, request: Request, p: Principal = Reader):
+    """Answer the last user message from the knowledge base, OpenAI chat-completions style (`stream` supported)."""
+    st = get_state(request)
+    if req.model not in MODELS:
+        raise ApiError(404, f"model {req.model!r} does not exist; GET /v1/models lists {', '.join(MODELS)}",
+                       "model_not_found")
+    question = _question(req)
+    cid, created = "chatcmpl-" + uuid.uuid4().hex[:24], int(time.time())
+    try:
+        result = answering.retrieve(st, p, question[:2000], MODELS[req.model], req.top_k, None)
+        if not req.stream:
+            ans = answering.answer(st, result, p.tenant)
+    except Exception as e:
+        audit(request, p, "chat", "error", target=question[:200], detail={"error": str(e)[:300]})
+        raise
+    if not req.stream:
+        audit(request, p, "chat", "ok", target=question[:200], detail={"model": req.model, "kind": ans.kind})
+        return {"id": cid, "object": "chat.completion", "created": created, "model": req.model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": ans.text + _sources(ans)},
+                             "finish_reason": "stop"}],
+                "usage": _usage(ans), "citations": [c.model_dump(mode="json") for c in ans.citations],
+                "answer_kind": ans.kind}
+
+    def chunk(delta: dict, finish: str | None = None, **extra) -> str:
+        body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": req.model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+        return f"data: {json.dumps(body, default=str)}\n\n"
+
+    def events() -> Iterator[str]:
+        yield chunk({"role": "assistant", "content": ""})
+        outcome = "ok"
+        try:
+            for item in answering.stream(st, result, p.tenant):
+                if isinstance(item, Answer):
+                    if item.citations:
+                        yield chunk({"content": _sources(item)})
+                    yield chunk({}, "stop", usage=_usage(item),
+                                citations=[c.model_dump(mode="json") for c in item.citations])
+                elif item:
+                    yield chunk({"content": item})
+        except Exception as e:
+            outcome = "error"
+            yield f"data: {json.dumps({'error': {'message': str(e), 'type': type(e).__name__}})}\n\n"
+        finally:
+            audit(request, p, "chat", outcome, target=question[:200], detail={"model": req.model, "stream": True})
+        yield "data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,56 @@
+"""Operations: /healthz (the process answers), /readyz (each store, the model, the LLM endpoint), /metrics."""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import time
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from ..state import get_state
+
+router = APIRouter(tags=["operations"])
+_pool = cf.ThreadPoolExecutor(max_workers=2, thread_name_prefix="kgf-readyz")
+
+
+@router.get("/healthz")
+def healthz() -> dict:
+    """Liveness: the process is up and serving."""
+    return {"status": "ok"}
+
+
+def _check(fn, timeout: float = 5.0) -> dict:
+    t = time.perf_counter()
+    try:
+        detail = _pool.submit(fn).result(timeout=timeout)
+        return {"ok": True, "ms": round((time.perf_counter() - t) * 1000, 1), **({"detail": detail} if detail else {})}
+    except cf.TimeoutError:
+        return {"ok": False, "error": f"no answer within {timeout:.0f} s"}
+    except Exception as e:
+        return {"ok": False, "error": f"{type(e).__name__}: {e}"}
+
+
+@router.get("/readyz")
+def readyz(request: Request):
+    """Readiness: models warmed, graph and vector stores answer, the LLM endpoint (when configured) lists models."""
+    st = get_state(request)
+    svc = st.services
+    checks = {
+        "models": {"ok": st.ready, **({"error": st.warmup_error} if st.warmup_error else {})},
+        "graph": _check(lambda: {"revision": svc.graph.revision()}),
+        "vectors": _check(lambda: {"chunks": svc.vectors.count("chunks")}),
+    }
+    llm = getattr(svc, "llm", None)
+    if llm is not None:
+        checks["llm"] = _check(lambda: {"models": llm.list_models()[:5]})
+    ok = all(c["ok"] for c in checks.values())
+    return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503)
+
+
+@router.get("/metrics", response_class=Response,
+            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})
+def metrics(request: Request) -> Response:
+    """Prometheus metrics: request latency per route, retrieval stage latency, ingest counts, errors, LLM tokens."""
+    st = get_state(request)
+    st.metrics.jobs_queued.set(sum(1 for j in list(st.jobs.jobs.values()) if j.state in ("queued", "running")))
+    return Response(st.metrics.render(), media_type=st.metrics.content_type)

@@ -1,0 +1,103 @@
+"""Request and response bodies (with the examples the OpenAPI docs show)."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..retrieval.models import EntityRef, EvidencePath, RetrievedChunk
+from ..types import Citation
+
+
+class QueryFilters(BaseModel):
+    """Narrow the search. The tenant is never a filter: it comes from the API key."""
+
+    model_config = ConfigDict(extra="forbid")
+    tag: list[str] | None = Field(default=None, max_length=50, description="Only documents with one of these tags.")
+    doc_id: list[str] | None = Field(default=None, max_length=500, description="Only these documents.")
+
+
+class QueryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"question": "Who founded Helios Robotics?", "mode": "hybrid", "top_k": 5}]})
+    question: str = Field(min_length=1, max_length=2000)
+    mode: Literal["vector", "graph", "hybrid"] = "hybrid"
+    top_k: int = Field(default=5, ge=1, le=100)
+    filters: QueryFilters | None = None
+    stream: bool = Field(default=False, description="Stream the answer as server-sent events.")
+
+
+class QueryResponse(BaseModel):
+    question: str
+    answer: str
+    kind: Literal["extractive", "generated", "none"]
+    citations: list[Citation]
+    evidence: list[EvidencePath]
+    chunks: list[RetrievedChunk]
+    seeds: list[EntityRef]
+    timings: dict[str, float]
+    model: str | None = None
+    note: str | None = None
+
+
+class TextDocument(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=1, max_length=300, description="Also names the document: the same title again replaces it.")
+    text: str = Field(min_length=1)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class TextsIngestRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"texts": [{"title": "Helios", "text": "Helios Robotics was founded by Ada Park in Oslo."}], "tags": ["demo"]}]})
+    texts: list[TextDocument] = Field(min_length=1, max_length=1000)
+    tags: list[str] = Field(default_factory=list, max_length=20)
+
+
+class JobView(BaseModel):
+    id: str
+    tenant: str
+    state: Literal["queued", "running", "succeeded", "failed"]
+    files: list[str]
+    tags: list[str]
+    created_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    progress: dict[str, int]
+    errors: list[dict[str, str]]
+    run: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class CypherRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"query": "MATCH (e:Organization) RETURN e.name AS name LIMIT $n", "params": {"n": 10}}]})
+    query: str = Field(min_length=1, max_length=20000)
+    params: dict[str, Any] = Field(default_factory=dict)
+    timeout_ms: int | None = Field(default=None, ge=1, description="Capped by KGF_CYPHER_TIMEOUT_MS.")
+    max_rows: int | None = Field(default=None, ge=1, description="Capped by KGF_CYPHER_MAX_ROWS.")
+
+
+class CypherResponse(BaseModel):
+    columns: list[str]
+    rows: list[list[Any]]
+    row_count: int
+    truncated: bool
+    elapsed_ms: float
+    tenant: str
+
+
+class ChatMessage(BaseModel):
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+
+class ChatRequest(BaseModel):
+    """The OpenAI chat-completions body; unknown OpenAI fields are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
+        {"model": "kgfactory", "messages": [{"role": "user", "content": "Who founded Helios Robotics?"}]}]})
+    model: str = Field(min_length=1, max_length=200)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=200)
+    stream: bool = False
+    top_k: int = Field(default=5, ge=1, le=100, description="kgfactory extension: passages to retrieve.")

@@ -1,0 +1,87 @@
+"""Helpers for the API tests: real Services over a temp data dir sharing the session's loaded models,
+keys for two tenants, and a live uvicorn on loopback."""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+SAMPLE_TEXT_B = ("Globex Corporation is headquartered in Springfield. Hank Scorpio founded Globex Corporation "
+                 "and works for it as its chief executive. Globex builds secret doomsday devices.")
+
+
+def build(tmp: Path, embedder, extractor, **kw):
+    from kgfactory.bootstrap import build_services
+    from kgfactory.settings import Settings
+
+    s = Settings(data_dir=tmp, **kw)
+    svc = build_services(s)
+    svc.embedder = svc.pipeline.embedder = svc.retriever.embedder = embedder
+    if hasattr(svc.answerer, "embedder"):
+        svc.answerer.embedder = embedder
+    if svc.extractor is not None:
+        svc.extractor = svc.pipeline.extractor = extractor
+    return svc
+
+
+def make_keys(data_dir: Path) -> dict[str, str]:
+    from kgfactory.api.keys import KeyStore, keystore_path
+
+    ks = KeyStore(keystore_path(data_dir))
+    out = {}
+    for name, tenant, roles in [("a_admin", "acme", ["admin"]), ("a_reader", "acme", ["reader"]),
+                                ("a_analyst", "acme", ["analyst"]), ("a_ingester", "acme", ["ingester"]),
+                                ("b_admin", "globex", ["admin"])]:
+        out[name], _ = ks.create(name, tenant, roles)
+    revoked, rec = ks.create("revoked", "acme", ["admin"])
+    ks.revoke(rec["id"])
+    out["revoked"] = revoked
+    ks.close()
+    return out
+
+
+def h(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def wait_job(client, job_id: str, key: str, timeout: float = 180.0) -> dict:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        j = client.get(f"/v1/jobs/{job_id}", headers=h(key)).json()
+        if j["state"] in ("succeeded", "failed"):
+            return j
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """uvicorn in a thread on 127.0.0.1 serving an app; stop() shuts it down cleanly."""
+
+    def __init__(self, app):
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> "LiveServer":
+        self.thread.start()
+        end = time.monotonic() + 120
+        while not self.server.started:
+            if time.monotonic() > end or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
