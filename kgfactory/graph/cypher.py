@@ -236,3 +236,30 @@ def is_write(cypher: str) -> bool:
     """Conservative check used to refuse writes on the read-only path (strings are stripped first)."""
     stripped = re.sub(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`", "''", cypher)
     return bool(WRITE_CLAUSES.search(stripped))
+
+
+# --- HTTP API reads (kgfactory/api): every one carries the caller's tenant ------------------------
+# analysts' Cypher runs on a per-tenant copy of the graph (graph/falkordb_views.py); this empties the copy
+# of every other tenant's nodes and of bookkeeping without a tenant (the revision counter stays)
+DROP_OTHER_TENANTS = "MATCH (n) WHERE NOT n:KGMeta AND (n.tenant IS NULL OR n.tenant <> $tenant) DETACH DELETE n"
+
+API_ENTITY = """
+MATCH (e:Entity {id: $id}) WHERE e.tenant = $tenant
+RETURN e.id AS id, e.name AS name, e.label AS label, e.aliases AS aliases, labels(e) AS labels, e.found_by AS found_by
+"""
+
+API_ENTITY_NEIGHBOURS = """
+MATCH (e:Entity {id: $id})-[r]-(n:Entity) WHERE e.tenant = $tenant AND n.tenant = $tenant
+RETURN type(r) AS type, startNode(r).id = e.id AS outgoing, n.id AS id, n.name AS name, n.label AS label,
+       r.weight AS weight
+ORDER BY r.weight DESC, n.name LIMIT $limit
+"""
+
+API_ENTITY_CHUNKS = """
+MATCH (c:Chunk)-[m:MENTIONS]->(e:Entity {id: $id}) WHERE e.tenant = $tenant AND c.tenant = $tenant
+RETURN c.id AS chunk_id, c.doc_id AS doc_id, m.count AS count ORDER BY c.doc_id, c.index LIMIT $limit
+"""
+
+API_SCHEMA_LABELS = "MATCH (n) WHERE n.tenant = $tenant RETURN labels(n) AS labels, count(n) AS n"
+
+API_SCHEMA_RELS = "MATCH (a)-[r]->(b) WHERE a.tenant = $tenant AND b.tenant = $tenant RETURN type(r) AS type, count(r) AS n"
