@@ -38,8 +38,6 @@ def running_server(data_dir: Path) -> dict | None:
         pid = int(info["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if pid == os.getpid():
-        return None
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -40,6 +40,9 @@ def services(data_dir: Optional[Path], **overrides) -> Iterator:
     from ..bootstrap import build_services
     from ..settings import Settings
 
+    from . import remote
+
+    remote.refuse_if_served(data_dir)  # Milvus Lite: one process per data dir; a running server holds it
     kwargs = {k: v for k, v in overrides.items() if v is not None}
     if data_dir is not None:
         kwargs["data_dir"] = data_dir
@@ -74,6 +77,10 @@ def ingest(
     if not targets:
         err.print("[red]error:[/red] give at least one PATH, or --sample")
         raise typer.Exit(2)
+    from . import remote
+
+    if remote.ingest(data_dir, targets, tenant, tag, vector_only, as_json):  # `kgf serve` holds the data dir
+        return
     with services(data_dir, extract=False if vector_only else None) as svc:
         with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("documents"),
                       TimeElapsedColumn(), console=err, transient=True, disable=as_json) as bar:
@@ -108,6 +115,10 @@ def ask(
 ) -> None:
     """Answer a question from the knowledge base, with citations and the graph evidence used."""
     filters = {k: v for k, v in {"tenant": tenant, "tag": tag or None}.items() if v}
+    from . import remote
+
+    if remote.ask(data_dir, question, mode, top_k, tenant, tag, as_json):  # `kgf serve` holds the data dir
+        return
     with services(data_dir) as svc:
         _ = svc.embedder.dim  # load the model first, so the timings below are the query's own
         result = svc.retriever.search(question, mode=mode, top_k=top_k, filters=filters or None)
@@ -204,6 +215,10 @@ def _print_stats(s: dict) -> None:
         t.add_row("vectors", k, str(v))
     console.print(t)
 
+
+from .serve import register as _register_serve  # noqa: E402  (kgf serve, kgf keys, kgf audit)
+
+_register_serve(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

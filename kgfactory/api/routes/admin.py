@@ -1,9 +1,9 @@
 """Admin: the audit log of this tenant (who, action, target, time, outcome)."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
-from ..auth import Admin
+from ..auth import Admin, current_principal
 from ..keys import Principal
 from ..state import get_state
 
@@ -16,3 +16,9 @@ def read_audit(request: Request, action: str | None = Query(None, max_length=50,
                p: Principal = Admin) -> list[dict]:
     """Audit entries of this tenant, newest first."""
     return get_state(request).audit.read(tenant=p.tenant, action=action, limit=limit, after=after)
+
+
+@router.get("/v1/whoami")
+def whoami(request: Request, p: Principal = Depends(current_principal)) -> dict:
+    """The calling key: its id, name, tenant and roles (the CLI uses it to check --tenant)."""
+    return {"key_id": p.key_id, "name": p.name, "tenant": p.tenant, "roles": sorted(p.roles)}
