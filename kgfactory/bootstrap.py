@@ -25,6 +25,7 @@ class Services:
     retriever: Any = None
     answerer: Any = None
     _closers: list = field(default_factory=list)
+    llm: Any = None  # the LLM port adapter, None when no LLM is configured
 
     def close(self) -> None:
         for fn in reversed(self._closers):
@@ -60,6 +61,25 @@ def build_vector_store(settings: Settings):
     if settings.milvus_uri:
         return MilvusVectorStore(settings.milvus_uri, token=settings.milvus_token)
     return MilvusVectorStore.embedded(settings.data_dir)
+
+
+def llm_enabled(settings: Settings) -> bool:
+    """KGF_LLM forces it on or off; unset, an LLM is used when KGF_LLM_BASE_URL is set."""
+    return settings.llm if settings.llm is not None else bool(settings.llm_base_url)
+
+
+def build_llm(settings: Settings):
+    """The OpenAI-compatible chat adapter, with its breaker and the per-tenant token ledger under data_dir/llm."""
+    from .llm.breaker import CircuitBreaker
+    from .llm.ledger import TokenLedger
+    from .llm.openai_llm import OpenAILLM
+
+    return OpenAILLM(settings.llm_base_url, settings.llm_model, api_key=settings.llm_api_key,
+                     timeout_s=settings.llm_timeout_s, max_retries=settings.llm_max_retries,
+                     backoff_s=settings.llm_backoff_s,
+                     breaker=CircuitBreaker(settings.llm_breaker_failures, settings.llm_breaker_reset_s),
+                     ledger=TokenLedger(settings.data_dir / "llm" / "usage.json", settings.llm_tenant_token_budget),
+                     temperature=settings.llm_temperature, max_tokens=settings.llm_max_tokens)
 
 
 def build_embedder(settings: Settings):
@@ -135,6 +155,19 @@ def build_services(settings: Settings | None = None) -> Services:
         embedder = build_embedder(settings)
         extractor = SpacyExtractor(ontology, model=settings.spacy_model,
                                    noun_phrases=settings.extract_noun_phrases) if settings.extract else None
+        llm = build_llm(settings) if llm_enabled(settings) else None
+        if llm is not None:
+            closers.append(llm.close)
+        if settings.llm_extract and extractor is not None:
+            if llm is None:
+                raise ConfigError("KGF_LLM_EXTRACT=true needs an LLM: set KGF_LLM_BASE_URL (or KGF_LLM=true)")
+            from .llm.extract_cache import ExtractionCache
+            from .llm.llm_extractor import LLMExtractor
+
+            cache = ExtractionCache(settings.data_dir / "llm" / "extract_cache.sqlite")
+            closers.append(cache.close)
+            extractor = LLMExtractor(extractor, llm, ontology, cache, json_mode=settings.llm_extract_json,
+                                     concurrency=settings.llm_extract_concurrency)
         tok = str(resolve_model_path(settings.embed_model)) if settings.chunk_unit == "tokens" else None
         chunker = Chunker(settings.chunk_size, settings.chunk_overlap, settings.chunk_unit, tokenizer_path=tok)
         pipeline = IngestPipeline(graph, vectors, embedder, extractor, chunker, ontology_version=ontology.version,
@@ -149,4 +182,10 @@ def build_services(settings: Settings | None = None) -> Services:
     retriever = Retriever(graph, vectors, embedder, class_cues=class_cues(ontology),
                           relation_cues=relation_cues(ontology))
     answerer = ExtractiveAnswerer(embedder)
-    return Services(settings, ontology, graph, vectors, embedder, extractor, pipeline, retriever, answerer, closers)
+    if llm is not None:
+        from .llm.answerer import GeneratingAnswerer
+
+        answerer = GeneratingAnswerer(llm, answerer, context_chars=settings.llm_context_chars,
+                                      default_tenant=settings.tenant)
+    return Services(settings, ontology, graph, vectors, embedder, extractor, pipeline, retriever, answerer, closers,
+                    llm=llm)

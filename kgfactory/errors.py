@@ -57,3 +57,18 @@ class RetrievalError(KGFError):
 
 class LLMError(KGFError):
     """The LLM endpoint failed."""
+
+
+class LLMUnavailableError(LLMError):
+    """The endpoint did not answer: connection refused, timeout, 429/5xx after retries, or circuit breaker open.
+
+    Answerers fall back to the extractive answer on it; extraction falls back to spaCy."""
+
+
+class LLMBudgetError(LLMError):
+    """A tenant's LLM token budget is spent (KGF_LLM_TENANT_TOKEN_BUDGET). The API maps it to HTTP 429."""
+
+    def __init__(self, tenant: str, used: int, budget: int):
+        self.tenant, self.used, self.budget = tenant, used, budget
+        super().__init__(f"LLM token budget spent for tenant {tenant!r}: {used} of {budget} tokens used "
+                         "(KGF_LLM_TENANT_TOKEN_BUDGET)")

@@ -4,11 +4,11 @@ Subsystems import these and `types`, never a sibling's adapter; `bootstrap.py` p
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Protocol, Sequence, runtime_checkable
+from typing import Any, Iterable, Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from .types import Chunk, Document, Entity, Extraction, IngestRun, Mention, Relation
+from .types import Chunk, Completion, Document, Entity, Extraction, IngestRun, Mention, Relation
 
 
 @runtime_checkable
@@ -133,8 +133,15 @@ class GraphStore(Protocol):
 
 @runtime_checkable
 class LLM(Protocol):
-    """An OpenAI-compatible chat model (adapters land with the LLM issue)."""
+    """A chat model. `tenant` is charged for the tokens (and refused with LLMBudgetError when its budget is spent);
+    failures raise LLMError, LLMUnavailableError when the endpoint is down or the breaker is open."""
 
-    model: str
+    @property
+    def model(self) -> str: ...
 
-    def complete(self, messages: list[dict[str, str]], **kwargs: Any) -> str: ...
+    def complete(self, messages: list[dict[str, str]], *, tenant: str = "default", **kwargs: Any) -> Completion: ...
+
+    def stream(self, messages: list[dict[str, str]], *, tenant: str = "default",
+               **kwargs: Any) -> Iterator[str | Completion]:
+        """Token strings as they arrive, then the whole Completion (with usage) as the last item."""
+        ...

@@ -45,6 +45,24 @@ class Settings(BaseSettings):
     max_file_bytes: int = 50 * 1024 * 1024
     max_record_chars: int = 2_000_000
 
+    # LLM: any OpenAI-compatible chat endpoint (vLLM, Ollama, NVIDIA NIM, TGI, LM Studio, OpenAI)
+    llm: bool | None = Field(default=None, description="None = on when KGF_LLM_BASE_URL is set; true/false force it.")
+    llm_base_url: str = Field(default="", description="e.g. http://localhost:8000/v1 (vLLM), http://localhost:11434/v1 (Ollama); empty + KGF_LLM=true = api.openai.com.")
+    llm_model: str = Field(default="", description="Served model name; empty = the first model the endpoint lists.")
+    llm_api_key: str = Field(default="", description="Bearer key; local servers usually need none.")
+    llm_timeout_s: float = Field(default=60.0, gt=0, description="Per-request timeout.")
+    llm_max_retries: int = Field(default=2, ge=0, description="Retries on 429/5xx/timeouts, with exponential backoff.")
+    llm_backoff_s: float = Field(default=0.5, ge=0, description="First retry delay; doubles each retry (Retry-After wins, capped at 30 s).")
+    llm_breaker_failures: int = Field(default=3, ge=1, description="Failed requests in a row that open the circuit breaker.")
+    llm_breaker_reset_s: float = Field(default=30.0, ge=0, description="How long the breaker stays open before one trial request.")
+    llm_temperature: float = 0.0
+    llm_max_tokens: int = Field(default=512, gt=0, description="Completion token cap for answers.")
+    llm_context_chars: int = Field(default=8000, gt=0, description="Most characters of retrieved text put in the answer prompt.")
+    llm_tenant_token_budget: int = Field(default=0, ge=0, description="Tokens a tenant may use in total (persisted in data_dir/llm); 0 = unlimited.")
+    llm_extract: bool = Field(default=False, description="Also extract entities/relations with the LLM at ingest (merged with spaCy).")
+    llm_extract_json: Literal["schema", "object", "none"] = Field(default="schema", description="response_format sent for extraction: json_schema, json_object, or none (prompt only).")
+    llm_extract_concurrency: int = Field(default=4, ge=1, description="Chunks extracted in parallel requests.")
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

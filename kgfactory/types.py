@@ -132,6 +132,11 @@ class IngestRun(BaseModel):
     relations: int = 0
     errors: list[FileError] = Field(default_factory=list)
     timings: dict[str, float] = Field(default_factory=dict)
+    # set when an LLM extracted entities: which model and prompt version, so the run can be reproduced
+    llm_model: str = ""
+    prompt_version: str = ""
+    llm_stats: dict[str, int] = Field(default_factory=dict)  # llm_requests, cache_hits, fallbacks, tokens, ...
+    llm_fallbacks: list[FileError] = Field(default_factory=list)  # chunks that kept the spaCy extraction, and why
 
 
 class Citation(BaseModel):
@@ -156,3 +161,29 @@ class Answer(BaseModel):
     citations: list[Citation] = Field(default_factory=list)
     evidence: list[dict[str, Any]] = Field(default_factory=list)
     timings: dict[str, float] = Field(default_factory=dict)
+    # generated answers: which model and prompt version wrote it, tokens used, [n] markers removed because the
+    # model cited a source it was not given; `note` says e.g. that the LLM was unavailable and this is extractive
+    model: str | None = None
+    prompt_version: str | None = None
+    usage: dict[str, int] | None = None
+    removed_citations: list[int] = Field(default_factory=list)
+    note: str | None = None
+
+
+class Completion(BaseModel):
+    """One chat completion from an LLM adapter, with its token counts (estimated when the server gave none)."""
+
+    text: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    usage_estimated: bool = False
+    finish_reason: str | None = None
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def usage(self) -> dict[str, int]:
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "total_tokens": self.total_tokens}

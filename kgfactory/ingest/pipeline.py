@@ -70,6 +70,8 @@ class IngestPipeline:
                         embed_model=self.embedder.model_id, extractor=self.extractor.name if self.extractor else "none",
                         ontology_version=self.ontology_version)
         run.timings = {s: 0.0 for s in STAGES}
+        if hasattr(self.extractor, "start_run"):  # an LLM extractor: its model, prompt version and fallbacks
+            self.extractor.start_run()
         # entity vectors: skip names embedded earlier in this run, and (only when the store already held
         # entities, the incremental case) names that already have a vector there
         self._embedded: set[str] = set()
@@ -95,6 +97,9 @@ class IngestPipeline:
         self.vectors.refresh()
         run.timings["write"] += time.perf_counter() - t
         run.finished_at = utcnow()
+        if hasattr(self.extractor, "run_report"):
+            for k, v in self.extractor.run_report().items():
+                setattr(run, k, v)
         run.timings = {k: round(v, 4) for k, v in run.timings.items()}
         self.graph.record_run(run)
         return run

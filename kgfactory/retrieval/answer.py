@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Iterator
 
 import numpy as np
 
@@ -40,7 +41,14 @@ class ExtractiveAnswerer:
         self.embedder = embedder
         self.max_sentences, self.max_chunks, self.per_chunk = max_sentences, max_chunks, per_chunk
 
-    def answer(self, result: RetrievalResult) -> Answer:
+    def stream(self, result: RetrievalResult, tenant: str | None = None) -> Iterator[str | Answer]:
+        """Same shape as a generating answerer's stream, so callers can always stream: the text, then the Answer."""
+        a = self.answer(result, tenant=tenant)
+        yield a.text
+        yield a
+
+    def answer(self, result: RetrievalResult, tenant: str | None = None) -> Answer:
+        """`tenant` is accepted for a uniform answerer interface; extractive answers cost no tokens."""
         t = time.perf_counter()
         if result.empty_store:
             return Answer(question=result.query, text=NO_KNOWLEDGE, kind="none", timings=result.timings)

@@ -1,0 +1,114 @@
+"""Grounded generation: the retrieved context becomes a prompt asking for an answer that cites sources as [n];
+the citations are checked against the sources given. When the LLM is unavailable (down, timing out, breaker
+open) the extractive answer is returned instead, marked with a note; a spent token budget is raised, not hidden.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Iterator
+
+from ..errors import LLMBudgetError, LLMError
+from ..ports import LLM
+from ..retrieval.models import RetrievalResult, RetrievedChunk
+from ..types import Answer, Citation, Completion
+from .citations import check_citations
+from .prompts import Prompt, load_prompt
+
+log = logging.getLogger(__name__)
+ANSWER_PROMPT = "answer_v1"
+
+
+class GeneratingAnswerer:
+    """`answer(result)` -> Answer(kind='generated'); `stream(result)` -> token strings, then the checked Answer."""
+
+    def __init__(self, llm: LLM, fallback, prompt: Prompt | None = None, context_chars: int = 8000,
+                 max_sources: int = 8, default_tenant: str = "default"):
+        self.llm, self.fallback = llm, fallback
+        self.prompt = prompt or load_prompt(ANSWER_PROMPT)
+        self.context_chars, self.max_sources = context_chars, max_sources
+        self.default_tenant = default_tenant
+
+    @property
+    def embedder(self):  # the extractive fallback's embedder (tests share one loaded model)
+        return self.fallback.embedder
+
+    @embedder.setter
+    def embedder(self, value) -> None:
+        self.fallback.embedder = value
+
+    # -- prompt -------------------------------------------------------------------------------------
+    def sources(self, result: RetrievalResult) -> list[RetrievedChunk]:
+        return result.chunks[: self.max_sources]
+
+    def messages(self, result: RetrievalResult) -> list[dict[str, str]]:
+        blocks, room = [], self.context_chars
+        for n, ch in enumerate(self.sources(result), 1):
+            body = ch.text + (" " + ch.neighbours["next"] if ch.neighbours.get("next") else "")
+            body = body[: max(room, 0)]
+            if not body:
+                break
+            blocks.append(f"[{n}] {ch.title}\n{body}")
+            room -= len(body)
+        facts = [" ".join(f"{a} -[{r}]-> {b}" if i == 0 else f"-[{r}]-> {b}" for i, (a, r, b) in enumerate(ev.hops))
+                 for ev in result.evidence[:5]]
+        context = "\n\n".join(blocks)
+        if facts:
+            context += "\n\nGraph facts (not citable):\n" + "\n".join(f"- {f}" for f in dict.fromkeys(facts))
+        return self.prompt.messages(context=context, question=result.query)
+
+    # -- answers ------------------------------------------------------------------------------------
+    def answer(self, result: RetrievalResult, tenant: str | None = None) -> Answer:
+        if result.empty_store or not result.chunks:
+            return self.fallback.answer(result)
+        t = time.perf_counter()
+        try:
+            c = self.llm.complete(self.messages(result), tenant=tenant or self.default_tenant)
+        except LLMBudgetError:
+            raise
+        except LLMError as e:
+            return self._fallback(result, e)
+        return self._finish(result, c, t)
+
+    def stream(self, result: RetrievalResult, tenant: str | None = None) -> Iterator[str | Answer]:
+        """Token strings as the model writes them, then the final Answer (citations checked: its text is the one
+        to keep, since invented markers were already streamed). Falls back like `answer`."""
+        if result.empty_store or not result.chunks:
+            yield from self.fallback.stream(result)
+            return
+        t = time.perf_counter()
+        try:
+            for item in self.llm.stream(self.messages(result), tenant=tenant or self.default_tenant):
+                if isinstance(item, Completion):
+                    yield self._finish(result, item, t)
+                    return
+                yield item
+        except LLMBudgetError:
+            raise
+        except LLMError as e:
+            yield self._fallback(result, e)
+
+    def _finish(self, result: RetrievalResult, c: Completion, t0: float) -> Answer:
+        srcs = self.sources(result)
+        text, order, removed = check_citations(c.text, len(srcs))
+        citations = [Citation(doc_id=ch.doc_id, title=ch.title, chunk_id=ch.id, start=ch.start, end=ch.end,
+                              page=ch.page, source=ch.source, text=ch.text) for ch in (srcs[i] for i in order)]
+        notes = []
+        if removed:
+            notes.append("removed citation(s) " + ", ".join(f"[{n}]" for n in removed)
+                         + f" to sources the model was not given (it had {len(srcs)})")
+            log.warning("LLM %s cited sources it was not given: %s", c.model, removed)
+        if not citations:
+            notes.append("the model cited no source: check the answer against the sources")
+        timings = dict(result.timings)
+        timings["answer"] = round((time.perf_counter() - t0) * 1000, 3)
+        return Answer(question=result.query, text=text, kind="generated", citations=citations,
+                      evidence=[e.model_dump() for e in result.evidence], timings=timings, model=c.model,
+                      prompt_version=self.prompt.version, usage=c.usage(), removed_citations=removed,
+                      note="; ".join(notes) or None)
+
+    def _fallback(self, result: RetrievalResult, e: LLMError) -> Answer:
+        log.warning("LLM unavailable, answering extractively: %s", e)
+        a = self.fallback.answer(result)
+        a.note = f"LLM unavailable ({e}); extractive answer instead: the most relevant sentences, quoted."
+        return a
