@@ -64,3 +64,38 @@ def sample_dir():
     from kgfactory.cli.main import sample_dir
 
     return sample_dir()
+
+
+# --- server legs (issue 5): a real Milvus 2.3.5 server here; Neo4j/Milvus containers where Docker answers ---
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory):
+    """A Milvus 2.3.5 standalone server on loopback, started once per session (see tests/_servers.py)."""
+    from _servers import MilvusServer235
+
+    srv = MilvusServer235(tmp_path_factory.mktemp("milvus-server")).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def neo4j_container():
+    """Neo4j 5 community by testcontainers; skips with the reason when no Docker engine answers."""
+    from _servers import NEO4J_IMAGE, require_docker
+
+    require_docker()
+    from testcontainers.community.neo4j import Neo4jContainer
+
+    with Neo4jContainer(NEO4J_IMAGE, password="kgf-test-password") as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def milvus_container():
+    """Milvus standalone by testcontainers; skips with the reason when no Docker engine answers."""
+    from _servers import MILVUS_IMAGE, require_docker
+
+    require_docker()
+    from testcontainers.community.milvus import MilvusContainer
+
+    with MilvusContainer(MILVUS_IMAGE) as c:
+        yield c

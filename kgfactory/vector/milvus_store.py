@@ -22,6 +22,7 @@ ENTITIES = "kgf_entities"
 FILTER_FIELDS = {"doc_id", "tenant", "tag"}
 _BATCH = 1000
 
+_READS = {"search", "query", "get", "query_iterator"}
 
 class _LiteTimestampNoise(logging.Filter):
     """pymilvus 3 asks Milvus Lite's in-process gRPC server for AllocTimestamp, which Lite does not implement;
@@ -71,11 +72,15 @@ def build_filter(filters: dict[str, Any] | None, kind: str) -> str:
 class MilvusVectorStore:
     """Chunk and entity collections in one Milvus (Lite file or server)."""
 
-    def __init__(self, uri: str, token: str = "", ef: int = 64):
+    def __init__(self, uri: str, token: str = "", ef: int = 64, db_name: str = ""):
         self.uri = uri
         self.token = token
         self.ef = ef
         self._client = None
+        self.db_name = db_name
+        # a Milvus server (standalone or cluster) rather than a Milvus Lite file: see refresh() and _call()
+        self.is_server = uri.startswith(("http://", "https://", "tcp://", "grpc://"))
+        self._deleted_since_write = False
         self._dim: int | None = None
 
     @classmethod
@@ -91,17 +96,30 @@ class MilvusVectorStore:
 
                 if _NOISE not in logging.getLogger("grpc._server").filters:
                     logging.getLogger("grpc._server").addFilter(_NOISE)
-                self._client = MilvusClient(uri=self.uri, token=self.token) if self.token else MilvusClient(uri=self.uri)
+                kw = {"token": self.token} if self.token else {}
+                if self.db_name:
+                    kw["db_name"] = self.db_name
+                self._client = MilvusClient(uri=self.uri, **kw)
                 # a new process sees existing collections as released: load them so reads work without ensure()
                 for name in set(self._client.list_collections()) & {CHUNKS, ENTITIES}:
                     self._client.load_collection(name)
             except Exception as e:
                 self._client = None
-                raise VectorStoreError(f"cannot open Milvus at {self.uri!r} (KGF_MILVUS_URI): {e}") from e
+                hint = "KGF_MILVUS_URI, KGF_MILVUS_TOKEN, KGF_MILVUS_DB" if self.is_server else "KGF_MILVUS_URI"
+                raise VectorStoreError(f"cannot open Milvus at {self.uri!r} (check {hint}): {e}") from e
         return self._client
 
     def _call(self, what: str, fn, *args, **kwargs):
         try:
+        if self.is_server and what in _READS:
+            # a server's default (Bounded) consistency hides this client's own writes for a few seconds;
+            # Session sees them at once and costs nothing when this client has not written. A delete does not
+            # move the session timestamp (2.3.5), so reads are Strong until the next upsert.
+            kwargs.setdefault("consistency_level", "Strong" if self._deleted_since_write else "Session")
+        elif what == "delete":
+            self._deleted_since_write = True
+        elif what == "upsert":
+            self._deleted_since_write = False
             return fn(*args, **kwargs)
         except RetrievalError:
             raise
@@ -136,17 +154,22 @@ class MilvusVectorStore:
                         f"collection {name} holds {have}-dim vectors but the embedder gives {dim}; "
                         "use a new KGF_DATA_DIR or re-ingest after deleting the data directory")
         self._dim = dim
-        self.refresh()
+        if not self.is_server:  # a server loaded them above (create_collection / client); a flush here costs ~1 s
+            self.refresh()
 
     def refresh(self) -> None:
         """Make recent writes searchable through the index: flush, then release and load the collections.
 
         Milvus Lite keeps unflushed rows in a memtable that every search scans (measured: 1.3 s per search at
-        20k chunks, 39 ms after flush + reload). Called after each ingest run and delete, and at open."""
+        20k chunks, 39 ms after flush + reload). Called after each ingest run and delete, and at open.
+        A server indexes sealed segments in the background and serves growing ones itself, so there a flush
+        is enough; release + load would take the collection offline for every other client (10 s on 2.3.5)."""
         c = self.client
         for name in (CHUNKS, ENTITIES):
             self._call("flush", c.flush, name)
             try:
+            if self.is_server:
+                continue
                 c.release_collection(name)
             except Exception as e:  # not loaded yet
                 log.debug("release %s: %s", name, e)
