@@ -59,6 +59,21 @@ def open_kb(kb_dir: Path, corpus_path: Path):
     return svc, run, time.perf_counter() - t
 
 
+def quick_subset(dataset: str, n_questions: int, where: Path) -> tuple[Path, list[dict]]:
+    """The passages of the first n MuSiQue questions (gold and distractors), as a corpus file."""
+    qs = json.loads((bench_data() / "musique_train.json").read_text())[:n_questions]
+    seen, corpus = set(), []
+    for q in qs:
+        for p in q["paragraphs"]:
+            if (p["title"], p["paragraph_text"]) not in seen:
+                seen.add((p["title"], p["paragraph_text"]))
+                corpus.append({"title": p["title"], "text": p["paragraph_text"]})
+    where.mkdir(parents=True, exist_ok=True)
+    path = where / f"{dataset}_quick_corpus.json"
+    path.write_text(json.dumps(corpus))
+    return path, corpus
+
+
 def doc_index(corpus_path: Path) -> dict[str, int]:
     """doc id -> corpus index, computed by the same parser the ingest used."""
     from kgfactory.ingest.parsers import iter_documents
@@ -127,12 +142,20 @@ def main(argv=None) -> dict:
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--sweep", action="store_true",
                     help="also evaluate hybrid over a small grid of fusion weights (recorded in the JSON)")
+    ap.add_argument("--quick", action="store_true",
+                    help="CI-sized: 10 MuSiQue questions over only their own passages, fresh KB, JSON only")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.quick:
+        args.dataset, args.questions, args.no_write = "musique", 10, True
+        args.kb_dir = Path(tempfile.mkdtemp(prefix="kgf-bench-quick-"))
     results = {}
     for ds in (["musique", "hotpotqa"] if args.dataset == "both" else [args.dataset]):
         corpus_path, corpus = load_corpus(ds)
         questions = load_questions(ds, corpus)[: args.questions]
+        if args.quick:  # the questions' own passages only, gold and distractors
+            corpus_path, corpus = quick_subset(ds, args.questions, args.kb_dir)
+            questions = load_questions(ds, corpus)[: args.questions]
         svc, run, ingest_s = open_kb(args.kb_dir / ds, corpus_path)
         try:
             svc.retriever.search("warm up", mode="hybrid")  # loads the model and the graph index
@@ -149,7 +172,7 @@ def main(argv=None) -> dict:
     cmd = "python -m bench.retrieval" + (f" --dataset {args.dataset}" if args.dataset != "both" else "") + (
         f" --questions {args.questions}" if args.questions else "")
     out = {**header(cmd), "results": results}
-    save_json("retrieval", out)
+    save_json("quick_retrieval" if args.quick else "retrieval", out)
     if not args.no_write:
         write_section("retrieval", _markdown(out))
     print(json.dumps(out, indent=2))

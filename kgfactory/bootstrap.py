@@ -26,6 +26,7 @@ class Services:
     answerer: Any = None
     _closers: list = field(default_factory=list)
     llm: Any = None  # the LLM port adapter, None when no LLM is configured
+    cypher_views: Any = None  # analysts' read-only Cypher on per-tenant views (build_cypher_views)
 
     def close(self) -> None:
         for fn in reversed(self._closers):
@@ -52,6 +53,10 @@ def build_graph_store(settings: Settings, ontology):
         on_close = None if settings.falkordb_keep_running else server.stop
         return FalkorDBGraphStore(graph_name=settings.graph_name, unix_socket_path=str(sock),
                                   labels_for=ontology.labels_for, on_close=on_close)
+    if settings.graph_backend == "neo4j":
+        from .graph.neo4j_store import Neo4jGraphStore
+
+        return Neo4jGraphStore.from_settings(settings, labels_for=ontology.labels_for)
     raise ConfigError(f"KGF_GRAPH_BACKEND={settings.graph_backend!r} is not supported")
 
 
@@ -59,7 +64,7 @@ def build_vector_store(settings: Settings):
     from .vector.milvus_store import MilvusVectorStore
 
     if settings.milvus_uri:
-        return MilvusVectorStore(settings.milvus_uri, token=settings.milvus_token)
+        return MilvusVectorStore(settings.milvus_uri, token=settings.milvus_token, db_name=settings.milvus_db)
     return MilvusVectorStore.embedded(settings.data_dir)
 
 
@@ -68,8 +73,9 @@ def llm_enabled(settings: Settings) -> bool:
     return settings.llm if settings.llm is not None else bool(settings.llm_base_url)
 
 
-def build_llm(settings: Settings):
-    """The OpenAI-compatible chat adapter, with its breaker and the per-tenant token ledger under data_dir/llm."""
+def build_llm(settings: Settings, ledger: bool = True):
+    """The OpenAI-compatible chat adapter, with its breaker and the per-tenant token ledger under data_dir/llm
+    (`ledger=False`: no accounting, for `kgf llm check`)."""
     from .llm.breaker import CircuitBreaker
     from .llm.ledger import TokenLedger
     from .llm.openai_llm import OpenAILLM
@@ -78,15 +84,19 @@ def build_llm(settings: Settings):
                      timeout_s=settings.llm_timeout_s, max_retries=settings.llm_max_retries,
                      backoff_s=settings.llm_backoff_s,
                      breaker=CircuitBreaker(settings.llm_breaker_failures, settings.llm_breaker_reset_s),
-                     ledger=TokenLedger(settings.data_dir / "llm" / "usage.json", settings.llm_tenant_token_budget),
+                     ledger=TokenLedger(settings.data_dir / "llm" / "usage.json", settings.llm_tenant_token_budget)
+                     if ledger else None,
                      temperature=settings.llm_temperature, max_tokens=settings.llm_max_tokens)
 
 
 def build_embedder(settings: Settings):
     from .ingest.embedder import SentenceTransformerEmbedder
+    from .retrieval.compute import resolve_device
 
+    device = resolve_device(settings.device)
+    batch = settings.embed_batch_size_cuda if device == "cuda" else settings.embed_batch_size
     return SentenceTransformerEmbedder(settings.embed_model, sha256_prefix=settings.embed_sha256_prefix,
-                                       batch_size=settings.embed_batch_size, device=settings.device)
+                                       batch_size=batch, device=device)
 
 
 def class_cues(ontology) -> dict[str, set[str]]:
@@ -177,10 +187,12 @@ def build_services(settings: Settings | None = None) -> Services:
             fn()
         raise
     from .retrieval.answer import ExtractiveAnswerer
+    from .retrieval.compute import resolve_device
     from .retrieval.retriever import Retriever
 
     retriever = Retriever(graph, vectors, embedder, class_cues=class_cues(ontology),
-                          relation_cues=relation_cues(ontology))
+                          relation_cues=relation_cues(ontology), device=resolve_device(settings.device),
+                          vector_search=settings.vector_search)
     answerer = ExtractiveAnswerer(embedder)
     if llm is not None:
         from .llm.answerer import GeneratingAnswerer
@@ -189,3 +201,13 @@ def build_services(settings: Settings | None = None) -> Services:
                                       default_tenant=settings.tenant)
     return Services(settings, ontology, graph, vectors, embedder, extractor, pipeline, retriever, answerer, closers,
                     llm=llm)
+
+
+def build_cypher_views(services: Services):
+    """Analysts' Cypher runs on per-tenant copies of the graph (see graph/falkordb_views.py); None when the
+    graph backend has no such views. The API calls this once at start-up."""
+    if services.settings.graph_backend == "falkordb":
+        from .graph.falkordb_views import FalkorDBTenantViews
+
+        services.cypher_views = FalkorDBTenantViews(services.graph, services.settings.graph_name)
+    return services.cypher_views

