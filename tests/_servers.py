@@ -66,7 +66,7 @@ def docker_unavailable_reason() -> str | None:
     try:
         import docker
     except ImportError as e:
-        return f"testcontainers leg: docker SDK not installed ({e})"
+        return f"integration: docker SDK not installed ({e}); testcontainers leg skipped"
     try:
         client = docker.from_env(timeout=3)
         client.ping()
@@ -74,7 +74,7 @@ def docker_unavailable_reason() -> str | None:
         return None
     except Exception as e:
         host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-        return f"no Docker engine answered at {host} ({type(e).__name__}); testcontainers leg skipped"
+        return f"integration: no Docker engine answered at {host} ({type(e).__name__}); testcontainers leg skipped"
 
 
 def require_docker() -> None:

@@ -1,4 +1,5 @@
-"""GraphStore contract, run against every adapter that can run here (embedded FalkorDB now)."""
+"""GraphStore contract, run against every adapter: embedded FalkorDB here, and Neo4j 5 through testcontainers
+(`integration`; skipped with the reason when no Docker engine answers, as on the CI machine)."""
 from __future__ import annotations
 
 import pytest
@@ -8,15 +9,28 @@ from kgfactory.ports import GraphStore
 from kgfactory.types import Chunk, Document, Entity, IngestRun, Mention, Relation
 
 
-@pytest.fixture(params=["falkordb-embedded"])
+def _labels_for(c: str) -> list[str]:
+    return {"City": ["City", "Location"]}.get(c, [c])
+
+
+@pytest.fixture(params=["falkordb-embedded", pytest.param("neo4j-container", marks=pytest.mark.integration)])
 def graph(request, tmp_path):
+    if request.param == "neo4j-container":
+        from kgfactory.graph.neo4j_store import Neo4jGraphStore
+
+        c = request.getfixturevalue("neo4j_container")
+        g = Neo4jGraphStore(c.get_connection_url(), c.username, c.password, labels_for=_labels_for)
+        g.query("MATCH (n) DETACH DELETE n", read_only=False)  # one server per session: start each test empty
+        g.ensure_schema()
+        yield g
+        g.close()
+        return
     from kgfactory.graph.falkordb_server import EmbeddedFalkorDB
     from kgfactory.graph.falkordb_store import FalkorDBGraphStore
 
     server = EmbeddedFalkorDB(tmp_path / "data")
     sock = server.start()
-    g = FalkorDBGraphStore(unix_socket_path=str(sock), labels_for=lambda c: {"City": ["City", "Location"]}.get(c, [c]),
-                           on_close=server.stop)
+    g = FalkorDBGraphStore(unix_socket_path=str(sock), labels_for=_labels_for, on_close=server.stop)
     g.ensure_schema()
     yield g
     g.close()

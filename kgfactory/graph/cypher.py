@@ -221,9 +221,13 @@ DIALECTS: dict[str, dict[str, list[str]]] = {
             "CREATE CONSTRAINT kgf_chunk_id IF NOT EXISTS FOR (n:Chunk) REQUIRE n.id IS UNIQUE",
             "CREATE CONSTRAINT kgf_entity_id IF NOT EXISTS FOR (n:Entity) REQUIRE n.id IS UNIQUE",
             "CREATE CONSTRAINT kgf_run_id IF NOT EXISTS FOR (n:IngestRun) REQUIRE n.id IS UNIQUE",
-            "CREATE INDEX kgf_document_source IF NOT EXISTS FOR (n:Document) ON (n.source)",
+            "CREATE CONSTRAINT kgf_meta_id IF NOT EXISTS FOR (n:KGMeta) REQUIRE n.id IS UNIQUE",
+            "CREATE INDEX kgf_document_source IF NOT EXISTS FOR (n:Document) ON (n.source, n.tenant)",
+            "CREATE INDEX kgf_document_tenant IF NOT EXISTS FOR (n:Document) ON (n.tenant)",
             "CREATE INDEX kgf_chunk_doc IF NOT EXISTS FOR (n:Chunk) ON (n.doc_id)",
-            "CREATE FULLTEXT INDEX kgf_entity_names IF NOT EXISTS FOR (n:Entity) ON EACH [n.name]",
+            "CREATE INDEX kgf_entity_tenant IF NOT EXISTS FOR (n:Entity) ON (n.tenant)",
+            # aliases is a LIST<STRING>: full-text indexes take those since Neo4j 5
+            "CREATE FULLTEXT INDEX kgf_entity_names IF NOT EXISTS FOR (n:Entity) ON EACH [n.name, n.aliases]",
         ],
     },
 }

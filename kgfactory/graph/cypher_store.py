@@ -1,0 +1,174 @@
+"""The GraphStore methods both Cypher engines share (FalkorDB, Neo4j): rows in, parameterised Cypher from
+`cypher.py` out. An adapter supplies `_run` (a write, or a read whose rows it ignores), `_rows` (rows as plain
+dicts), `ensure_schema` and `close`; what differs between engines stays in the adapter and cypher.DIALECTS."""
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+from ..errors import GraphStoreError
+from ..types import Chunk, Document, Entity, IngestRun, Mention, Relation
+from . import cypher as Q
+
+BATCH = 2000
+ENTITY_NS = "urn:kgf:entity:"
+CHUNK_NS = "urn:kgf:chunk:"
+DOC_NS = "urn:kgf:doc:"
+
+
+def batches(rows: list, size: int = BATCH):
+    for i in range(0, len(rows), size):
+        yield rows[i:i + size]
+
+
+class CypherGraphStore:
+    """Shared implementation of the GraphStore port over an adapter's `_run`/`_rows`."""
+
+    dialect = ""
+
+    def __init__(self, labels_for=None):
+        self._labels_for = labels_for or (lambda cls: [cls])
+
+    def _run(self, cypher: str, params: dict[str, Any] | None = None, read_only: bool = False) -> Any:
+        raise NotImplementedError
+
+    def _rows(self, cypher: str, params: dict[str, Any] | None = None, read_only: bool = True) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    # -- documents --------------------------------------------------------------------------------
+    def get_document(self, doc_id: str) -> dict[str, Any] | None:
+        rows = self._rows(Q.GET_DOCUMENT, {"id": doc_id})
+        return _doc(rows[0]) if rows else None
+
+    def documents_by_source(self, source: str, tenant: str) -> list[dict[str, Any]]:
+        return [_doc(r) for r in self._rows(Q.DOCUMENTS_BY_SOURCE, {"source": source, "tenant": tenant})]
+
+    def list_documents(self, tenant: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+        return [_doc(r) for r in self._rows(Q.LIST_DOCUMENTS, {"tenant": tenant, "status": status})]
+
+    def begin_documents(self, docs: Sequence[Document]) -> None:
+        rows = [{"id": d.id, "source": d.source, "title": d.title, "mime": d.mime, "tenant": d.tenant,
+                 "tags": list(d.tags), "metadata": json.dumps(d.metadata, default=str, sort_keys=True),
+                 "ingested_at": d.ingested_at.isoformat(), "uri": DOC_NS + d.id} for d in docs]
+        for batch in batches(rows):
+            self._run(Q.BEGIN_DOCUMENTS, {"rows": batch})
+
+    def write_chunks(self, chunks: Sequence[Chunk]) -> None:
+        rows = [{"id": c.id, "doc_id": c.doc_id, "tenant": c.tenant, "index": c.index, "text": c.text,
+                 "start": c.start, "end": c.end, "page": c.page, "uri": CHUNK_NS + c.id} for c in chunks]
+        for batch in batches(rows):
+            self._run(Q.WRITE_CHUNKS, {"rows": batch})
+        pairs = [[a.id, b.id] for a, b in zip(chunks, chunks[1:]) if a.doc_id == b.doc_id and b.index == a.index + 1]
+        for batch in batches(pairs):
+            self._run(Q.LINK_NEXT, {"pairs": batch})
+
+    def write_extraction(self, entities: Sequence[Entity], mentions: Sequence[Mention], relations: Sequence[Relation]) -> None:
+        rows = [{"id": e.id, "name": e.name, "label": e.label, "tenant": e.tenant, "aliases": list(e.aliases),
+                 "uri": ENTITY_NS + e.id, "source": e.source} for e in entities]
+        for batch in batches(rows):
+            self._run(Q.MERGE_ENTITIES, {"rows": batch})
+        by_class: dict[str, list[str]] = {}
+        for e in entities:
+            by_class.setdefault(e.label, []).append(e.id)
+        for cls, ids in by_class.items():
+            stmt = Q.SET_ENTITY_LABELS.format(labels=Q.label_clause(self._labels_for(cls)))
+            for batch in batches(ids):
+                self._run(stmt, {"ids": batch})
+        mrows = [m.model_dump() for m in mentions]
+        for batch in batches(mrows):
+            self._run(Q.MERGE_MENTIONS, {"rows": batch})
+        by_type: dict[str, list[dict]] = {}
+        for r in relations:
+            by_type.setdefault(r.type, []).append({"source_id": r.source_id, "target_id": r.target_id,
+                                                   "chunk_ids": list(r.chunk_ids)})
+        for rtype, rrows in by_type.items():
+            stmt = Q.MERGE_RELATIONS.format(rel=Q.rel_type(rtype))
+            for batch in batches(rrows):
+                self._run(stmt, {"rows": batch})
+
+    def complete_documents(self, rows: Sequence[dict[str, Any]]) -> None:
+        """rows: {id, chunks, entities, run_id}; flips status to 'complete' as the last write of a document."""
+        for batch in batches([dict(r) for r in rows]):
+            self._run(Q.COMPLETE_DOCUMENTS, {"rows": batch})
+        self._run(Q.BUMP_REVISION)
+
+    def set_status(self, doc_id: str, status: str) -> None:
+        self._run(Q.SET_DOCUMENT_STATUS, {"id": doc_id, "status": status})
+
+    def chunk_ids(self, doc_id: str) -> list[str]:
+        return [r["id"] for r in self._rows(Q.DOC_CHUNK_IDS, {"id": doc_id})]
+
+    def delete_document(self, doc_id: str) -> list[str]:
+        """Provenance first, then chunks, then the document node last: an interrupted delete re-runs cleanly."""
+        cids = self.chunk_ids(doc_id)
+        removed: list[str] = []
+        if cids:
+            eids = [r["id"] for r in self._rows(Q.ENTITIES_OF_CHUNKS, {"cids": cids})]
+            if eids:
+                self._run(Q.PRUNE_RELATION_PROVENANCE, {"eids": eids, "cids": cids})
+                self._run(Q.DELETE_UNSUPPORTED_RELATIONS, {"eids": eids})
+            self._run(Q.DELETE_CHUNKS, {"cids": cids})
+            if eids:
+                removed = [r["id"] for r in self._rows(Q.DELETE_ORPHAN_ENTITIES, {"eids": eids}, read_only=False)]
+        self._run(Q.DELETE_DOCUMENT, {"id": doc_id})
+        self._run(Q.BUMP_REVISION)
+        return removed
+
+    # -- reads for the retriever ----------------------------------------------------------------
+    def revision(self) -> int:
+        rows = self._rows(Q.GET_REVISION)
+        return int(rows[0]["value"]) if rows else 0
+
+    def export_chunks(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        return self._rows(Q.EXPORT_CHUNKS, {"tenant": tenant})
+
+    def export_entities(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        return self._rows(Q.EXPORT_ENTITIES, {"tenant": tenant})
+
+    def export_mentions(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        return self._rows(Q.EXPORT_MENTIONS, {"tenant": tenant})
+
+    def export_entity_edges(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        return self._rows(Q.EXPORT_ENTITY_EDGES, {"tenant": tenant})
+
+    def get_chunks(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        return self._rows(Q.GET_CHUNKS, {"ids": list(ids)})
+
+    def chunk_entities(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        return self._rows(Q.CHUNK_ENTITIES, {"ids": list(ids)})
+
+    def neighbour_chunks(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        return self._rows(Q.NEIGHBOUR_CHUNKS, {"ids": list(ids)})
+
+    # -- runs, stats, analyst queries -------------------------------------------------------------
+    def record_run(self, run: IngestRun) -> None:
+        self._run(Q.RECORD_RUN, {"id": run.id, "started_at": run.started_at.isoformat(),
+                                 "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+                                 "body": run.model_dump_json()})
+
+    def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        return [json.loads(r["body"]) for r in self._rows(Q.LIST_RUNS, {"limit": int(limit)})]
+
+    def stats(self) -> dict[str, int]:
+        out = {}
+        for label in ("Document", "Chunk", "Entity"):  # KGMeta/IngestRun are bookkeeping, not knowledge
+            rows = self._rows(Q.COUNT_LABEL.format(label=Q.label_clause([label])[1:]))
+            out[label] = int(rows[0]["n"]) if rows else 0
+        for r in self._rows(Q.COUNT_REL_TYPES):
+            out[r["type"]] = int(r["n"])
+        return out
+
+    def query(self, cypher: str, params: dict[str, Any] | None = None, read_only: bool = True) -> list[dict[str, Any]]:
+        if read_only and Q.is_write(cypher):
+            raise GraphStoreError("write clauses are not allowed in a read-only query")
+        return self._rows(cypher, params, read_only=read_only)
+
+
+def _doc(row: dict[str, Any]) -> dict[str, Any]:
+    row = dict(row)
+    if isinstance(row.get("metadata"), str):
+        try:
+            row["metadata"] = json.loads(row["metadata"])
+        except ValueError:
+            pass
+    return row
