@@ -112,6 +112,8 @@ def ask(
     tag: List[str] = typer.Option([], "--tag", "-t", help="Only documents with this tag (repeatable)."),
     data_dir: Optional[Path] = DataDir,
     as_json: bool = typer.Option(False, "--json", help="Print the answer and retrieval result as JSON."),
+    llm: bool = typer.Option(False, "--llm", help="Generate the answer with the LLM at $KGF_LLM_BASE_URL (streamed); "
+                             "falls back to the extractive answer, marked, when the endpoint is down."),
 ) -> None:
     """Answer a question from the knowledge base, with citations and the graph evidence used."""
     filters = {k: v for k, v in {"tenant": tenant, "tag": tag or None}.items() if v}
@@ -119,17 +121,24 @@ def ask(
 
     if remote.ask(data_dir, question, mode, top_k, tenant, tag, as_json):  # `kgf serve` holds the data dir
         return
-    with services(data_dir) as svc:
+    with services(data_dir, llm=True if llm else None) as svc:
         _ = svc.embedder.dim  # load the model first, so the timings below are the query's own
         result = svc.retriever.search(question, mode=mode, top_k=top_k, filters=filters or None)
-        answer = svc.answerer.answer(result)
+        streamed = svc.llm is not None and not as_json
+        if streamed:
+            from .llm import stream_answer
+
+            answer = stream_answer(svc.answerer, result, console)  # prints Q: and the tokens as they come
+        else:
+            answer = svc.answerer.answer(result)
     if as_json:
         console.print_json(json.dumps({"answer": answer.model_dump(mode="json"), "retrieval": result.model_dump(mode="json")}))
         return
-    console.print(f"[bold]Q:[/bold] {answer.question}")
-    if answer.kind == "extractive":
-        console.print("[dim]Extractive answer (no LLM configured): quoted from the sources.[/dim]")
-    console.print(f"[bold]A:[/bold] {escape(answer.text)}\n")
+    if not streamed:
+        console.print(f"[bold]Q:[/bold] {answer.question}")
+        if answer.kind == "extractive":
+            console.print("[dim]Extractive answer (no LLM configured): quoted from the sources.[/dim]")
+        console.print(f"[bold]A:[/bold] {escape(answer.text)}\n")
     for n, c in enumerate(answer.citations, 1):
         where = f"chars {c.start}-{c.end}" + (f", page {c.page}" if c.page else "")
         console.print(f"  [{n}] {c.title} ({where}) doc {c.doc_id} chunk {c.chunk_id}")
@@ -219,6 +228,10 @@ def _print_stats(s: dict) -> None:
 from .serve import register as _register_serve  # noqa: E402  (kgf serve, kgf keys, kgf audit)
 
 _register_serve(app)
+
+from .llm import llm_app as _llm_app  # noqa: E402  (kgf llm check, kgf llm usage)
+
+app.add_typer(_llm_app, name="llm")
 
 if __name__ == "__main__":  # pragma: no cover
     app()
