@@ -42,7 +42,7 @@ def make_keys(data_dir: Path) -> dict[str, str]:
 
 
 def h(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
+    return {"Authorization": f"Bearer {key}"} if key else {}
 
 
 def wait_job(client, job_id: str, key: str, timeout: float = 180.0) -> dict:
