@@ -233,5 +233,9 @@ from .llm import llm_app as _llm_app  # noqa: E402  (kgf llm check, kgf llm usag
 
 app.add_typer(_llm_app, name="llm")
 
+from .migrate import register as _register_migrate  # noqa: E402  (kgf migrate --to neo4j+milvus)
+
+_register_migrate(app)
+
 if __name__ == "__main__":  # pragma: no cover
     app()

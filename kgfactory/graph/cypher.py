@@ -267,3 +267,70 @@ RETURN c.id AS chunk_id, c.doc_id AS doc_id, m.count AS count ORDER BY c.doc_id,
 API_SCHEMA_LABELS = "MATCH (n) WHERE n.tenant = $tenant RETURN labels(n) AS labels, count(n) AS n"
 
 API_SCHEMA_RELS = "MATCH (a)-[r]->(b) WHERE a.tenant = $tenant AND b.tenant = $tenant RETURN type(r) AS type, count(r) AS n"
+
+
+# --- `kgf migrate`: copy a graph between engines, page by page (keyset on id) -----------------------
+# template: label filled from MIGRATE_LABELS only
+MIGRATE_PAGE = "MATCH (n:{label}) WHERE n.id > $after RETURN n ORDER BY n.id LIMIT $limit"
+MIGRATE_PAGE_IDS = "MATCH (n:{label}) WHERE n.id > $after RETURN n.id AS id ORDER BY n.id LIMIT $limit"
+MIGRATE_LABELS = ("Document", "Chunk", "Entity", "IngestRun")
+
+# template: label filled from MIGRATE_LABELS only; props are the source node's properties, as they were
+MIGRATE_NODES = "UNWIND $rows AS r MERGE (n:{label} {{id: r.id}}) SET n += r.props"
+
+MIGRATE_HAS_CHUNK = """
+UNWIND $rows AS r
+MATCH (d:Document {id: r.doc_id}), (c:Chunk {id: r.id})
+MERGE (d)-[:HAS_CHUNK]->(c)
+"""
+
+MIGRATE_EXPORT_NEXT = "MATCH (a:Chunk)-[:NEXT]->(b:Chunk) WHERE a.id IN $ids RETURN a.id AS a, b.id AS b"
+
+MIGRATE_EXPORT_MENTIONS = """
+MATCH (c:Chunk)-[m:MENTIONS]->(e:Entity) WHERE c.id IN $ids
+RETURN c.id AS chunk_id, e.id AS entity_id, m.count AS count
+"""
+
+MIGRATE_EXPORT_RELATIONS = "MATCH (a:Entity)-[r]->(b:Entity) WHERE a.id IN $ids RETURN a.id AS source_id, b.id AS target_id, r AS r"
+
+# template: relationship type filled through rel_type (check_name) from the source graph's types
+MIGRATE_RELATIONS = """
+UNWIND $rows AS r
+MATCH (a:Entity {{id: r.source_id}}), (b:Entity {{id: r.target_id}})
+MERGE (a)-[x:{rel}]->(b)
+SET x += r.props
+"""
+
+MIGRATE_SET_REVISION = "MERGE (m:KGMeta {id: 'revision'}) SET m.value = $value"
+
+
+# --- semantic layer (ontology/): the RDF view's rebuild, n10s-style graph config, ontology changes -------------
+RDF_EXPORT_CHUNKS = """
+MATCH (d:Document)-[:HAS_CHUNK]->(c:Chunk) WHERE d.status = 'complete'
+RETURN c.id AS id, c.doc_id AS doc_id, c.index AS index, c.start AS start, c.end AS end, c.page AS page,
+       c.text AS text, d.tenant AS tenant
+"""
+
+RDF_EXPORT_ENTITIES = """
+MATCH (e:Entity)
+RETURN e.id AS id, e.name AS name, e.aliases AS aliases, e.found_by AS found_by, e.tenant AS tenant,
+       e.label AS label, labels(e) AS labels
+"""
+
+RDF_EXPORT_RELATIONS = """
+MATCH (a:Entity)-[r]->(b:Entity) WHERE type(r) <> 'CO_OCCURS'
+RETURN a.id AS source_id, b.id AS target_id, type(r) AS type, r.chunk_ids AS chunk_ids, a.tenant AS tenant,
+       a.name AS source_name, b.name AS target_name, a.label AS source_class, b.label AS target_class
+"""
+
+# n10s keeps its settings in a _GraphConfig node and namespace prefixes in a _NsPrefDef node
+SET_GRAPH_CONFIG = "MERGE (c:_GraphConfig {_id: 1}) SET c += $config"
+SET_NS_PREFIXES = "MERGE (p:_NsPrefDef {_id: 1}) SET p = $prefixes"
+GET_GRAPH_CONFIG = "MATCH (c:_GraphConfig {_id: 1}) RETURN c AS config"
+GET_NS_PREFIXES = "MATCH (p:_NsPrefDef {_id: 1}) RETURN p AS prefixes"
+
+# template: old labels and new labels filled through label_clause from the stored graph / the ontology allow-list
+RELABEL_ENTITIES = "UNWIND $ids AS id MATCH (e:Entity {{id: id}}) REMOVE e{old} SET e{new}, e.label = $label"
+
+# template: relationship type filled through rel_type from the stored graph's types
+DELETE_RELATION = "UNWIND $rows AS r MATCH (a:Entity {{id: r.source_id}})-[x:{rel}]->(b:Entity {{id: r.target_id}}) DELETE x"

@@ -306,3 +306,31 @@ class MilvusVectorStore:
             except Exception as e:  # closing must not mask the real error
                 log.warning("closing Milvus client: %s", e)
             self._client = None
+
+    # -- bulk copy for `kgf migrate` --------------------------------------------------------------
+    def vector_dim(self) -> int | None:
+        """The stored vectors' dimension, None before the collections exist."""
+        if CHUNKS not in self._call("list_collections", self.client.list_collections):
+            return None
+        return self._collection_dim(CHUNKS)
+
+    def export_rows(self, kind: str, batch_size: int = 1000):
+        """Every stored row of `kind` ('chunks'/'entities') with all its fields, vector included, in batches."""
+        name = {"chunks": CHUNKS, "entities": ENTITIES}[kind]
+        if name not in self._call("list_collections", self.client.list_collections):
+            return
+        fields = ["id", "tenant", "doc_id", "tags", "vector"] if name == CHUNKS else ["id", "tenant", "label", "vector"]
+        it = self._call("query_iterator", self.client.query_iterator, name, batch_size=batch_size, filter="",
+                        output_fields=fields)
+        try:
+            while True:
+                rows = self._call("query_iterator.next", it.next)
+                if not rows:
+                    break
+                yield [{f: (list(r[f]) if f in ("vector", "tags") else r[f]) for f in fields} for r in rows]
+        finally:
+            it.close()
+
+    def import_rows(self, kind: str, rows: list[dict]) -> None:
+        """Upsert rows as export_rows gives them (ids are content hashes, so a repeated import is harmless)."""
+        self._upsert({"chunks": CHUNKS, "entities": ENTITIES}[kind], rows)
