@@ -63,7 +63,15 @@ def run_size(n: int, centres: np.ndarray, questions: list[str], root: Path, devi
     svc = build_services(Settings(data_dir=data, device=device))
     try:
         t = time.perf_counter()
-        load = build(svc, n, centres)
+        done = [0]
+
+        def progress(k: int) -> None:  # a line every ~10% on long loads
+            step = max(n // 10, 1)
+            if (done[0] + k) // step > done[0] // step:
+                print(f"  {done[0] + k:,}/{n:,} chunks written, {time.perf_counter() - t:.0f} s", flush=True)
+            done[0] += k
+
+        load = build(svc, n, centres, progress=progress)
         load["total_s"] = round(time.perf_counter() - t, 1)
         r = svc.retriever
         t = time.perf_counter()
@@ -110,17 +118,18 @@ def main(argv=None) -> dict:
     centres = centroids(args.centroids)
     questions = [q["question"] for q in json.loads((bench_data() / "musique_train.json").read_text())][:args.questions]
     root = Path(tempfile.mkdtemp(prefix="kgf-bench-query-"))
-    try:
-        sizes = {str(n): run_size(n, centres, questions, root, args.device) for n in args.sizes}
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
     cmd = "python -m bench.query" + (" --quick" if args.quick else f" --sizes {' '.join(map(str, args.sizes))}"
                                       f" --questions {args.questions}")
-    out = {**header(cmd), "centres": len(centres), "questions": len(questions), "sizes": sizes}
-    save_json(args.out, out)
-    if not args.no_write:
-        write_section("query", _markdown(out))
-        plot(out, RESULTS / "scaling.png")
+    out = {**header(cmd), "centres": len(centres), "questions": len(questions), "sizes": {}}
+    try:
+        for n in args.sizes:  # results are saved after each size, so a long run keeps what it measured
+            out["sizes"][str(n)] = run_size(n, centres, questions, root, args.device)
+            save_json(args.out, out)
+            if not args.no_write:
+                write_section("query", _markdown(out))
+                plot(out, RESULTS / "scaling.png")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
     return out
 
 
