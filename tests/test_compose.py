@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-SECRET = re.compile(r"PASSWORD|SECRET|TOKEN|API_KEY|_AUTH$|^NEO4J_AUTH$")
+SECRET = re.compile(r"PASSWORD|SECRET|TOKEN|API_KEY|ACCESS_KEY|ROOT_USER|_AUTH$")
 REQUIRED_REF = re.compile(r"\$\{(\w+):\?[^}]*\}")
 
 
