@@ -27,6 +27,8 @@ class Services:
     _closers: list = field(default_factory=list)
     llm: Any = None  # the LLM port adapter, None when no LLM is configured
     cypher_views: Any = None  # analysts' read-only Cypher on per-tenant views (build_cypher_views)
+    rdf: Any = None  # ontology/rdf_view.RdfView: SPARQL over the RDF view (<data_dir>/rdf), in step with ingest
+    quarantine: Any = None  # ontology/quarantine.Quarantine: edges the ontology refused (kgf ontology violations)
 
     def close(self) -> None:
         for fn in reversed(self._closers):
@@ -155,7 +157,10 @@ def build_services(settings: Settings | None = None) -> Services:
     settings = settings or get_settings()
     settings.data_dir = settings.data_dir.expanduser().resolve()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    ontology = load_ontology(settings.ontology_path)
+    from .ontology.evolution import active_ontology_path
+
+    # KGF_ONTOLOGY_PATH, else the one `kgf ontology load` made current for this data dir, else the bundled one
+    ontology = load_ontology(settings.ontology_path or active_ontology_path(settings.data_dir))
     closers = []
     graph = build_graph_store(settings, ontology)
     closers.append(graph.close)
@@ -199,8 +204,15 @@ def build_services(settings: Settings | None = None) -> Services:
 
         answerer = GeneratingAnswerer(llm, answerer, context_chars=settings.llm_context_chars,
                                       default_tenant=settings.tenant)
+    from .ontology.quarantine import Quarantine
+    from .ontology.rdf_view import RdfView, SemanticSync
+
+    rdf = RdfView(settings.data_dir / "rdf", graph, ontology)  # opens its store on first use
+    quarantine = Quarantine(settings.data_dir / "quarantine.sqlite")
+    closers[1:1] = [rdf.close, quarantine.close]  # closed before the graph store they read
+    pipeline.listeners.append(SemanticSync(rdf, quarantine, ontology, graph))
     return Services(settings, ontology, graph, vectors, embedder, extractor, pipeline, retriever, answerer, closers,
-                    llm=llm)
+                    llm=llm, rdf=rdf, quarantine=quarantine)
 
 
 def build_cypher_views(services: Services):

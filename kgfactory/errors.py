@@ -23,6 +23,10 @@ class OntologyError(KGFError):
     """An ontology could not be loaded or is inconsistent."""
 
 
+class SparqlError(OntologyError):
+    """A SPARQL query was refused (read-only endpoint), malformed, or ran past its timeout."""
+
+
 class EmbeddingError(KGFError):
     """The embedding model could not be loaded or failed."""
 

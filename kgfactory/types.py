@@ -99,12 +99,27 @@ class Relation(BaseModel):
         return float(len(self.chunk_ids))
 
 
+class RelationViolation(BaseModel):
+    """A typed edge the text suggested but the ontology's domain/range forbids: quarantined, never in the graph."""
+
+    source_id: str
+    target_id: str
+    type: str
+    source_name: str = ""
+    target_name: str = ""
+    source_class: str = ""
+    target_class: str = ""
+    chunk_ids: list[str] = Field(default_factory=list)
+    reason: str = ""
+
+
 class Extraction(BaseModel):
     """What the extractor found in a batch of chunks."""
 
     entities: list[Entity] = Field(default_factory=list)
     mentions: list[Mention] = Field(default_factory=list)
     relations: list[Relation] = Field(default_factory=list)
+    violations: list[RelationViolation] = Field(default_factory=list)
 
 
 class FileError(BaseModel):
@@ -130,6 +145,7 @@ class IngestRun(BaseModel):
     chunks: int = 0
     entities: int = 0
     relations: int = 0
+    quarantined: int = 0  # typed edges refused by domain/range (see `kgf ontology violations`)
     errors: list[FileError] = Field(default_factory=list)
     timings: dict[str, float] = Field(default_factory=dict)
     # set when an LLM extracted entities: which model and prompt version, so the run can be reproduced

@@ -48,8 +48,11 @@ class IngestPipeline:
 
     def __init__(self, graph: GraphStore, vectors: VectorStore, embedder: Embedder, extractor: Extractor | None,
                  chunker: Chunker, ontology_version: str = "", group_size: int = 64, max_file_bytes: int = 50 << 20,
-                 max_record_chars: int = 2_000_000):
+                 max_record_chars: int = 2_000_000, listeners: Sequence[Any] = ()):
         self.graph, self.vectors, self.embedder, self.extractor = graph, vectors, embedder, extractor
+        # told after each group is complete and after each delete (the RDF view, the quarantine):
+        # listener.documents_written(docs, chunks, extraction) / listener.document_deleted(doc_id)
+        self.listeners = list(listeners)
         self.chunker = chunker
         self.ontology_version = ontology_version
         self.group_size = group_size
@@ -174,6 +177,8 @@ class IngestPipeline:
             entities_per_doc = _entities_per_doc(extraction, all_chunks)
             self.graph.complete_documents([{"id": d.id, "chunks": len(chunks_by_doc[d.id]),
                                             "entities": entities_per_doc.get(d.id, 0), "run_id": run.id} for d in docs])
+            for listener in self.listeners:
+                listener.documents_written(docs, all_chunks, extraction)
         except KGFError as e:
             # the stores are failing: leave the group pending (a re-run repairs it) and report every document
             for d in docs:
@@ -192,6 +197,7 @@ class IngestPipeline:
         run.chunks += len(all_chunks)
         run.entities += len(extraction.entities)
         run.relations += len(extraction.relations)
+        run.quarantined += len(extraction.violations)
         for _ in docs:
             _tick(progress, "document")
 
@@ -216,6 +222,8 @@ class IngestPipeline:
         orphans = self.graph.delete_document(doc_id)
         if orphans:
             self.vectors.delete_entities(orphans)
+        for listener in self.listeners:
+            listener.document_deleted(doc_id)
         if refresh:
             self.vectors.refresh()
         return DeleteReport(doc_id=doc_id, chunks=chunks, entities=len(orphans))

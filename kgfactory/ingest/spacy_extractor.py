@@ -15,7 +15,7 @@ from typing import Sequence
 
 from ..errors import ConfigError, ExtractionError
 from ..textnorm import clean_surface, normalise
-from ..types import Chunk, Entity, Extraction, Mention, Relation, content_id
+from ..types import Chunk, Entity, Extraction, Mention, Relation, RelationViolation, content_id
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,7 @@ class SpacyExtractor:
         found: dict[str, _Found] = {}
         mentions: dict[tuple[str, str], int] = {}
         rels: dict[tuple[str, str, str], set[str]] = {}
+        self._refused: dict[tuple[str, str, str], set[str]] = {}  # domain/range violations -> quarantine
         try:
             docs = nlp.pipe([c.text for c in chunks], batch_size=self.batch_size)
             for chunk, doc in zip(chunks, docs):
@@ -111,7 +112,20 @@ class SpacyExtractor:
         return Extraction(
             entities=entities,
             mentions=[Mention(chunk_id=c, entity_id=e, count=n) for (c, e), n in mentions.items()],
-            relations=[Relation(source_id=s, target_id=t, type=r, chunk_ids=sorted(cs)) for (s, t, r), cs in rels.items()])
+            relations=[Relation(source_id=s, target_id=t, type=r, chunk_ids=sorted(cs)) for (s, t, r), cs in rels.items()],
+            violations=[self._violation(s, t, r, cs, found) for (s, t, r), cs in self._refused.items()])
+
+    def _violation(self, s: str, t: str, prop: str, chunk_ids: set[str], found) -> RelationViolation:
+        p = self.ontology.object_properties[prop]
+        cs, ct = found[s].cls, found[t].cls
+        why = []
+        if p.domain and not any(self.ontology.is_a(cs, d) for d in p.domain):
+            why.append(f"domain of {prop} is {' or '.join(p.domain)}, {found[s].name!r} is a {cs}")
+        if p.range and not any(self.ontology.is_a(ct, r) for r in p.range):
+            why.append(f"range of {prop} is {' or '.join(p.range)}, {found[t].name!r} is a {ct}")
+        return RelationViolation(source_id=s, target_id=t, type=prop, source_name=found[s].name,
+                                 target_name=found[t].name, source_class=cs, target_class=ct,
+                                 chunk_ids=sorted(chunk_ids), reason="; ".join(why) or "domain/range not satisfied")
 
     def _spans(self, doc):
         """(span, name, key, class, source) for every entity candidate of one chunk."""
@@ -190,4 +204,6 @@ class SpacyExtractor:
                         p = self.ontology.object_properties[prop]
                         src, dst = (min(a, b), max(a, b)) if p.symmetric else (a, b)
                         rels.setdefault((src, dst, prop), set()).add(chunk.id)
+                    else:  # never silently into the graph, never silently lost: the quarantine lists it
+                        self._refused.setdefault((a, b, prop), set()).add(chunk.id)
                     break

@@ -1,0 +1,344 @@
+"""The RDF view of the knowledge graph: a pyoxigraph store under <data_dir>/rdf, one named graph per tenant
+(`urn:kgf:tenant:<tenant>`), the ontology in `urn:kgf:ontology`, read by SPARQL.
+
+It is derived data. The ingest pipeline tells it about every completed group and every delete (see
+`SemanticSync`), and it applies the change incrementally. It also remembers which graph revision it mirrors:
+every write and delete bumps the graph's revision once, so when the stored revision is not the one just before
+(another process wrote, a crash came between the two stores, the view is new) it rebuilds itself from the
+graph instead. Queries check the revision too, so an analyst never reads a stale view.
+
+RocksDB allows one process per store: a second process gets a clear error on query, and its writes leave the view
+to be rebuilt by the next process that opens it.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..errors import SparqlError
+from .rdf_mapping import (CO_OCCURS, DOC_NS, META_GRAPH, META_NODE, ONTOLOGY_GRAPH, REL_NS, RdfMapper,
+                          prefixes_for, tenant_graph)
+from .sparql import SparqlResult, run_query
+
+log = logging.getLogger(__name__)
+
+
+class RdfView:
+    """`query()` for analysts; `documents_written`/`document_deleted`/`rebuild` keep it in step with the graph."""
+
+    def __init__(self, path: Path | str | None, graph, ontology):
+        self.path = Path(path) if path is not None else None  # None = in memory (benchmarks)
+        self.graph = graph
+        self.ontology = ontology
+        self.map = RdfMapper(ontology)
+        self.prefixes = prefixes_for(ontology)
+        self._store = None
+        self._lock = threading.RLock()
+
+    # -- store and bookkeeping ---------------------------------------------------------------------
+    def _open(self):
+        if self._store is None:
+            import pyoxigraph as ox
+
+            try:
+                if self.path is None:
+                    self._store = ox.Store()
+                else:
+                    self.path.mkdir(parents=True, exist_ok=True)
+                    self._store = ox.Store(str(self.path))
+            except OSError as e:
+                hint = " (another kgf process has it open)" if "lock" in str(e).lower() else ""
+                raise SparqlError(f"cannot open the RDF view at {self.path}{hint}: {e}") from e
+        return self._store
+
+    def _meta(self, key: str) -> str | None:
+        st = self._open()
+        for q in st.quads_for_pattern(self.map.N(META_NODE), self.map.v(key), None, self.map.N(META_GRAPH)):
+            return q.object.value
+        return None
+
+    def _set_meta(self, key: str, value: Any) -> None:
+        import pyoxigraph as ox
+
+        st, s, p, g = self._open(), self.map.N(META_NODE), self.map.v(key), self.map.N(META_GRAPH)
+        for q in list(st.quads_for_pattern(s, p, None, g)):
+            st.remove(q)
+        st.add(ox.Quad(s, p, ox.Literal(str(value)), g))
+
+    def _stored_revision(self) -> int | None:
+        v = self._meta("graphRevision")
+        return int(v) if v is not None and v.lstrip("-").isdigit() else None
+
+    def is_current(self) -> bool:
+        with self._lock:
+            return (self._stored_revision() == self.graph.revision()
+                    and self._meta("ontologyHash") == self.ontology.content_hash)
+
+    def ensure_current(self) -> bool:
+        """Rebuild when the view is behind the graph or was built with another ontology. True if it rebuilt."""
+        with self._lock:
+            if self.is_current():
+                return False
+            self.rebuild()
+            return True
+
+    # -- incremental sync (called by the ingest pipeline through SemanticSync) ------------------------
+    def documents_written(self, docs: Sequence, chunks: Sequence, extraction) -> None:
+        with self._lock:
+            rev = self.graph.revision()
+            if self._stored_revision() != rev - 1 or self._meta("ontologyHash") != self.ontology.content_hash:
+                self.rebuild()  # the graph already holds this write, so the rebuild covers it
+                return
+            self._open().extend(self._write_quads(docs, chunks, extraction))
+            self._set_meta("graphRevision", rev)
+
+    def document_deleted(self, doc_id: str) -> None:
+        with self._lock:
+            rev = self.graph.revision()
+            if self._stored_revision() != rev - 1:
+                self.rebuild()
+                return
+            self._remove_document(doc_id)
+            self._set_meta("graphRevision", rev)
+
+    def _write_quads(self, docs, chunks, extraction) -> list:
+        import pyoxigraph as ox
+
+        m, st = self.map, self._open()
+        graph_of_doc = {d.id: m.N(tenant_graph(d.tenant)) for d in docs}
+        doc_of = {c.id: c.doc_id for c in chunks}
+        quads: list = []
+
+        def add(triples, g) -> None:
+            quads.extend(ox.Quad(t.subject, t.predicate, t.object, g) for t in triples)
+
+        for d in docs:
+            add(m.document_triples({"id": d.id, "title": d.title, "source": d.source, "tenant": d.tenant,
+                                    "mime": d.mime, "tags": list(d.tags), "ingested_at": d.ingested_at.isoformat()}),
+                graph_of_doc[d.id])
+        for c in chunks:
+            add(m.chunk_triples(c.model_dump()), graph_of_doc[c.doc_id])
+        for e in extraction.entities:
+            g = m.N(tenant_graph(e.tenant))
+            known = next(iter(st.quads_for_pattern(m.entity(e.id), m.vid, None, g)), None) is not None
+            add(m.entity_triples(e.id, self._classes(e.label), None if known else e.name, e.aliases,
+                                 None if known else e.source), g)
+        tenant_of_chunk = {c.id: c.tenant for c in chunks}
+        for mt in extraction.mentions:
+            add(m.mention_triples(mt.chunk_id, mt.entity_id, doc_of[mt.chunk_id]),
+                m.N(tenant_graph(tenant_of_chunk[mt.chunk_id])))
+        for r in extraction.relations:
+            if r.type != CO_OCCURS and r.chunk_ids:
+                add(m.relation_triples(r.source_id, r.type, r.target_id, r.chunk_ids, doc_of),
+                    m.N(tenant_graph(tenant_of_chunk.get(r.chunk_ids[0], "default"))))
+        return quads
+
+    def _classes(self, cls: str) -> list[str]:
+        return self.ontology.labels_for(cls) if cls in self.ontology.classes else [cls]
+
+    def _remove_document(self, doc_id: str) -> None:
+        m, st = self.map, self._open()
+        doc = m.N(DOC_NS + doc_id)
+        where = [q.graph_name for q in st.quads_for_pattern(doc, m.type, m.v("Document"), None)]
+        for g in where:
+            drop: list = []
+            entities, statements = set(), set()
+            chunks = [q.subject for q in st.quads_for_pattern(None, m.part_of, doc, g)]
+            for c in chunks:
+                entities.update(q.object for q in st.quads_for_pattern(c, m.mentions, None, g))
+                drop.extend(st.quads_for_pattern(c, None, None, g))
+                for q in st.quads_for_pattern(None, m.derived, c, g):
+                    drop.append(q)
+                    if q.subject.value.startswith(REL_NS):
+                        statements.add(q.subject)
+            for q in st.quads_for_pattern(None, m.derived, doc, g):
+                drop.append(q)
+                if q.subject.value.startswith(REL_NS):
+                    statements.add(q.subject)
+            drop.extend(st.quads_for_pattern(doc, None, None, g))
+            for q in drop:
+                st.remove(q)
+            drop = []
+            for s in statements:  # a relation lives while one of its chunks does
+                if next(iter(st.quads_for_pattern(s, m.derived, None, g)), None) is None:
+                    spo = {q.predicate.value.rsplit("#", 1)[-1]: q.object
+                           for q in st.quads_for_pattern(s, None, None, g)}
+                    drop.extend(st.quads_for_pattern(s, None, None, g))
+                    if {"subject", "predicate", "object"} <= set(spo):
+                        drop.extend(st.quads_for_pattern(spo["subject"], spo["predicate"], spo["object"], g))
+            for e in entities:  # an entity no chunk mentions any more is gone, as in the graph
+                if next(iter(st.quads_for_pattern(None, m.mentions, e, g)), None) is None:
+                    drop.extend(st.quads_for_pattern(e, None, None, g))
+                    drop.extend(st.quads_for_pattern(None, None, e, g))
+            for q in drop:
+                st.remove(q)
+
+    # -- full rebuild from the graph ---------------------------------------------------------------
+    def rebuild(self) -> dict[str, Any]:
+        """Replace the view with one built from the graph store's complete documents. Returns counts/timing."""
+        import pyoxigraph as ox
+        from ..graph import cypher as Q
+
+        with self._lock:
+            t0 = time.perf_counter()
+            quads = self.build_quads(self.graph, self.map, Q)
+            st = self._open()
+            st.clear()
+            st.bulk_extend(quads)
+            st.bulk_extend([ox.Quad(t.subject, t.predicate, t.object, self.map.N(ONTOLOGY_GRAPH))
+                            for t in self.map.ontology_triples()])
+            self._set_meta("graphRevision", self.graph.revision())
+            self._set_meta("ontologyHash", self.ontology.content_hash)
+            self._set_meta("ontologyVersion", self.ontology.version)
+            st.flush()
+            took = time.perf_counter() - t0
+            log.info("RDF view rebuilt: %d quads in %.2fs", len(quads), took)
+            return {"quads": len(quads), "seconds": round(took, 3)}
+
+    @staticmethod
+    def build_quads(graph, m: RdfMapper, Q) -> list:
+        """Every quad of the view, read from the graph store (shared with the benchmark's rdflib leg)."""
+        import pyoxigraph as ox
+
+        docs = graph.list_documents(status="complete")
+        chunks = graph.query(Q.RDF_EXPORT_CHUNKS)
+        doc_of = {c["id"]: c["doc_id"] for c in chunks}
+        tenant_of_chunk = {c["id"]: c["tenant"] for c in chunks}
+        quads: list = []
+
+        def add(triples, tenant) -> None:
+            g = m.N(tenant_graph(tenant or "default"))
+            quads.extend(ox.Quad(t.subject, t.predicate, t.object, g) for t in triples)
+
+        for d in docs:
+            add(m.document_triples(d), d.get("tenant"))
+        for c in chunks:
+            add(m.chunk_triples(c), c["tenant"])
+        mentioned: set[str] = set()
+        for mt in graph.export_mentions():
+            if mt["chunk_id"] in doc_of:
+                mentioned.add(mt["entity_id"])
+                add(m.mention_triples(mt["chunk_id"], mt["entity_id"], doc_of[mt["chunk_id"]]),
+                    tenant_of_chunk[mt["chunk_id"]])
+        for e in graph.query(Q.RDF_EXPORT_ENTITIES):
+            if e["id"] in mentioned:
+                classes = [lb for lb in (e.get("labels") or []) if lb != "Entity"] or [e.get("label") or "Concept"]
+                add(m.entity_triples(e["id"], classes, e.get("name") or e["id"], e.get("aliases") or [],
+                                     e.get("found_by")), e.get("tenant"))
+        for r in graph.query(Q.RDF_EXPORT_RELATIONS):
+            cids = [c for c in (r.get("chunk_ids") or []) if c in doc_of]
+            if cids:
+                add(m.relation_triples(r["source_id"], r["type"], r["target_id"], cids, doc_of), r.get("tenant"))
+        return quads
+
+    # -- reads -------------------------------------------------------------------------------------
+    def tenants(self) -> list[str]:
+        with self._lock:
+            prefix = tenant_graph("")
+            return sorted(g.value[len(prefix):] for g in self._open().named_graphs() if g.value.startswith(prefix))
+
+    def query(self, sparql: str, *, tenant: str | None = None, timeout_s: float = 10.0,
+              max_rows: int = 10000) -> SparqlResult:
+        """Read-only SPARQL. tenant=None: every tenant's graph (admin/local use); else that tenant's graph only,
+        plus the ontology graph in both cases. UPDATE, syntax errors and timeouts raise SparqlError."""
+        import pyoxigraph as ox
+
+        with self._lock:
+            self.ensure_current()
+            st = self._open()
+            graphs = [tenant_graph(t) for t in self.tenants()] if tenant is None else [tenant_graph(tenant)]
+            names = [ox.NamedNode(g) for g in [*graphs, ONTOLOGY_GRAPH]]
+        return run_query(st, sparql, default_graph=names, named_graphs=names, prefixes=self.prefixes,
+                         timeout_s=timeout_s, max_rows=max_rows)
+
+    def export(self, fmt: str = "turtle", tenant: str | None = None, doc_id: str | None = None) -> bytes:
+        """The view as Turtle / N-Triples / N-Quads / JSON-LD: everything, one tenant, or one document's part."""
+        import pyoxigraph as ox
+
+        formats = {"turtle": ox.RdfFormat.TURTLE, "ntriples": ox.RdfFormat.N_TRIPLES, "nquads": ox.RdfFormat.N_QUADS,
+                   "jsonld": ox.RdfFormat.JSON_LD, "trig": ox.RdfFormat.TRIG}
+        if fmt not in formats:
+            raise SparqlError(f"unknown export format {fmt!r}; use one of {', '.join(formats)}")
+        with self._lock:
+            self.ensure_current()
+            st = self._open()
+            graphs = [tenant_graph(t) for t in self.tenants()] if tenant is None else [tenant_graph(tenant)]
+            quads = [q for g in graphs for q in st.quads_for_pattern(None, None, None, ox.NamedNode(g))]
+            if doc_id is not None:
+                keep = self._document_subjects(doc_id, quads)
+                quads = [q for q in quads if q.subject in keep]
+            if formats[fmt].supports_datasets:
+                return ox.serialize(quads, format=formats[fmt], prefixes=self.prefixes)
+            return ox.serialize([q.triple for q in quads], format=formats[fmt], prefixes=self.prefixes)
+
+    def _document_subjects(self, doc_id: str, quads: list) -> set:
+        m = self.map
+        doc = m.N(DOC_NS + doc_id)
+        chunks = {q.subject for q in quads if q.predicate == m.part_of and q.object == doc}
+        keep = {doc, *chunks}
+        keep |= {q.subject for q in quads if q.predicate == m.derived and q.object in chunks}
+        return keep
+
+    def count(self, tenant: str | None = None) -> int:
+        import pyoxigraph as ox
+
+        with self._lock:
+            st = self._open()
+            graphs = [tenant_graph(t) for t in self.tenants()] if tenant is None else [tenant_graph(tenant)]
+            return sum(len(list(st.quads_for_pattern(None, None, None, ox.NamedNode(g)))) for g in graphs)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                try:
+                    self._store.flush()
+                except OSError as e:
+                    log.debug("flushing the RDF view: %s", e)
+                self._store = None  # RocksDB lets go of its lock when the store is dropped
+
+
+class SemanticSync:
+    """The pipeline listener: keeps the RDF view and the quarantine in step. Never fails an ingest: the graph
+    is the source of truth, and a view that missed an event rebuilds itself on next use."""
+
+    def __init__(self, rdf: RdfView | None, quarantine, ontology, graph=None):
+        self.rdf, self.quarantine, self.ontology, self.graph = rdf, quarantine, ontology, graph
+        self.ontology_version = ontology.version
+        self._config_written = graph is None
+
+    def documents_written(self, docs: Sequence, chunks: Sequence, extraction) -> None:
+        if not self._config_written:  # n10s-style _GraphConfig/_NsPrefDef, once per process
+            from .evolution import write_graph_config
+
+            try:
+                write_graph_config(self.graph, self.ontology)
+                self._config_written = True
+            except Exception as e:
+                log.warning("graph config not written: %s", e)
+        if self.quarantine is not None and extraction.violations:
+            doc_of = {c.id: c.doc_id for c in chunks}
+            tenant = docs[0].tenant if docs else "default"
+            try:
+                self.quarantine.add_violations(extraction.violations, doc_of, tenant, self.ontology_version)
+            except Exception as e:
+                log.error("could not record %d quarantined edges: %s", len(extraction.violations), e)
+        if self.rdf is not None:
+            try:
+                self.rdf.documents_written(docs, chunks, extraction)
+            except Exception as e:
+                log.warning("RDF view not updated (%s); it is rebuilt from the graph on next use", e)
+
+    def document_deleted(self, doc_id: str) -> None:
+        if self.quarantine is not None:
+            try:
+                self.quarantine.delete_document(doc_id)
+            except Exception as e:
+                log.error("could not drop quarantined edges of %s: %s", doc_id, e)
+        if self.rdf is not None:
+            try:
+                self.rdf.document_deleted(doc_id)
+            except Exception as e:
+                log.warning("RDF view not updated (%s); it is rebuilt from the graph on next use", e)
