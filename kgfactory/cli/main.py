@@ -237,5 +237,9 @@ from .migrate import register as _register_migrate  # noqa: E402  (kgf migrate -
 
 _register_migrate(app)
 
+from .ontology import register as _register_ontology  # noqa: E402  (kgf sparql, kgf ontology ...)
+
+_register_ontology(app)
+
 if __name__ == "__main__":  # pragma: no cover
     app()

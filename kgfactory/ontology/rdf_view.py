@@ -251,8 +251,13 @@ class RdfView:
             st = self._open()
             graphs = [tenant_graph(t) for t in self.tenants()] if tenant is None else [tenant_graph(tenant)]
             names = [ox.NamedNode(g) for g in [*graphs, ONTOLOGY_GRAPH]]
-        return run_query(st, sparql, default_graph=names, named_graphs=names, prefixes=self.prefixes,
-                         timeout_s=timeout_s, max_rows=max_rows)
+        try:
+            return run_query(st, sparql, default_graph=names, named_graphs=names, prefixes=self.prefixes,
+                             timeout_s=timeout_s, max_rows=max_rows)
+        except SparqlError as e:
+            del st
+            _scrub(e)
+            raise
 
     def export(self, fmt: str = "turtle", tenant: str | None = None, doc_id: str | None = None) -> bytes:
         """The view as Turtle / N-Triples / N-Quads / JSON-LD: everything, one tenant, or one document's part."""
@@ -298,6 +303,18 @@ class RdfView:
                 except OSError as e:
                     log.debug("flushing the RDF view: %s", e)
                 self._store = None  # RocksDB lets go of its lock when the store is dropped
+
+
+def _scrub(e: BaseException) -> None:
+    """Drop the frames' locals from an error's tracebacks: a kept traceback (a CLI runner, a REPL) would keep the
+    store alive and so its RocksDB lock held after close()."""
+    import traceback
+
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        traceback.clear_frames(e.__traceback__)
+        e = e.__cause__ or e.__context__
 
 
 class SemanticSync:
