@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from api_support import LiveServer, RdflibStandIn, SAMPLE_TEXT_B, build, free_port, h, make_keys, wait_job
+from api_support import LiveServer, SAMPLE_TEXT_B, build, free_port, h, make_keys, wait_job
 
 TEXT_A = ("Helios Robotics was founded by Ada Park in Oslo. Ada Park works for Helios Robotics as its chief "
           "engineer. Helios Robotics builds warehouse robots.")
@@ -24,9 +24,6 @@ def live(tmp_path_factory, embedder, extractor):
 
     data = tmp_path_factory.mktemp("live") / "data"
     svc = build(data, embedder, extractor)
-    if getattr(svc, "rdf", None) is None:
-        svc.rdf = RdflibStandIn({"acme": [("urn:x:helios", "urn:x:foundedBy", "Ada Park")],
-                                 "globex": [("urn:x:globex", "urn:x:foundedBy", "Hank Scorpio")]})
     keys = make_keys(svc.settings.data_dir)
     port = free_port()
     server = LiveServer(create_app(services=svc, announce_url=f"http://127.0.0.1:{port}"), port=port).start()
@@ -80,28 +77,37 @@ def _sparql(live, key, query, fmt=None, method=None):
     return w
 
 
+NAMES = 'SELECT DISTINCT ?name WHERE { ?e a kgfv:Entity ; rdfs:label ?name . FILTER(STR(?name) IN ("Ada Park", "Hank Scorpio")) }'
+
+
 def test_sparqlwrapper_select_ask_construct_formats(live):
+    """The real RDF view (Services.rdf): each key reads its own tenant's named graph only."""
     from SPARQLWrapper import CSV, JSON, POST, TURTLE, XML
 
-    q = "SELECT ?s ?o WHERE { ?s <urn:x:foundedBy> ?o }"
-    res = _sparql(live, "a_analyst", q, JSON).query().convert()
-    assert [b["o"]["value"] for b in res["results"]["bindings"]] == ["Ada Park"]
-    res = _sparql(live, "b_admin", q, JSON, POST).query().convert()  # urlencoded POST; the other tenant's graph
-    assert [b["o"]["value"] for b in res["results"]["bindings"]] == ["Hank Scorpio"]
-    xml = _sparql(live, "a_analyst", q, XML).query().convert()
-    assert "Ada Park" in xml.toxml()
-    csv = _sparql(live, "a_analyst", q, CSV).query().convert()
+    res = _sparql(live, "a_analyst", NAMES, JSON).query().convert()
+    assert [b["name"]["value"] for b in res["results"]["bindings"]] == ["Ada Park"]
+    res = _sparql(live, "b_admin", NAMES, JSON, POST).query().convert()  # urlencoded POST; the other tenant's graph
+    assert [b["name"]["value"] for b in res["results"]["bindings"]] == ["Hank Scorpio"]
+    xml = _sparql(live, "a_analyst", NAMES, XML).query().convert()
+    assert "Ada Park" in xml.toxml() and "Hank Scorpio" not in xml.toxml()
+    csv = _sparql(live, "a_analyst", NAMES, CSV).query().convert()
     assert b"Ada Park" in csv
-    assert _sparql(live, "a_analyst", "ASK { ?s <urn:x:foundedBy> 'Hank Scorpio' }", JSON).query().convert()["boolean"] is False
-    ttl = _sparql(live, "a_analyst", "CONSTRUCT { ?s <urn:x:f> ?o } WHERE { ?s <urn:x:foundedBy> ?o }", TURTLE).query().convert()
-    assert b"Ada Park" in ttl
-    # application/sparql-query POST body
-    r = httpx.post(live["url"] + "/sparql", content=q, headers={**h(live["keys"]["a_analyst"]),
-                   "Content-Type": "application/sparql-query", "Accept": "text/csv"})
-    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv") and "Ada Park" in r.text
-    r = httpx.get(live["url"] + "/sparql", params={"query": q}, headers={**h(live["keys"]["a_analyst"]),
+    ask = 'ASK { ?e rdfs:label ?n . FILTER(STR(?n) = "Hank Scorpio") }'
+    assert _sparql(live, "a_analyst", ask, JSON).query().convert()["boolean"] is False
+    assert _sparql(live, "b_admin", ask, JSON).query().convert()["boolean"] is True
+    construct = 'CONSTRUCT { ?e rdfs:label ?n } WHERE { ?e a kgfv:Entity ; rdfs:label ?n }'
+    ttl = _sparql(live, "a_analyst", construct, TURTLE).query().convert()
+    assert b"Ada Park" in ttl and b"Hank Scorpio" not in ttl
+    # application/sparql-query POST body, TSV by Accept
+    r = httpx.post(live["url"] + "/sparql", content=NAMES, headers={**h(live["keys"]["a_analyst"]),
+                   "Content-Type": "application/sparql-query", "Accept": "text/tab-separated-values"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/tab-separated-values")
+    assert "Ada Park" in r.text
+    r = httpx.get(live["url"] + "/sparql", params={"query": NAMES}, headers={**h(live["keys"]["a_analyst"]),
                   "Accept": "image/png"})
     assert r.status_code == 406
+    r = httpx.get(live["url"] + "/sparql", params={"query": "SELECT * WHERE { ?s ?p"}, headers=h(live["keys"]["a_analyst"]))
+    assert r.status_code == 400 and r.json()["error"]["type"] == "sparql_error"
 
 
 def test_sparqlwrapper_update_refused(live):

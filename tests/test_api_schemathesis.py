@@ -10,7 +10,7 @@ import schemathesis
 import httpx
 from hypothesis import HealthCheck, Phase, given, settings
 
-from api_support import LiveServer, RdflibStandIn, build, wait_job
+from api_support import LiveServer, build, wait_job
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +19,6 @@ def live_url(tmp_path_factory, embedder, extractor):
 
     svc = build(tmp_path_factory.mktemp("st") / "data", embedder, extractor, api_open=True, tenant="acme",
                 max_file_bytes=100_000, api_rate_limit_per_minute=0)
-    if getattr(svc, "rdf", None) is None:
-        svc.rdf = RdflibStandIn({"acme": [("urn:x:helios", "urn:x:foundedBy", "Ada Park")]})
     app = create_app(services=svc)
     server = LiveServer(app).start()
     with httpx.Client(base_url=server.url, timeout=60) as c:
