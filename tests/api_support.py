@@ -86,3 +86,39 @@ class LiveServer:
         self.server.should_exit = True
         self.thread.join(30)
 
+
+class RdflibStandIn:
+    """rdflib's SPARQL engine over one named graph per tenant, with the Services.rdf interface
+    (query(sparql, tenant=...) -> .kind, .serialize(fmt) -> (content, media type)). The API's own tests use the
+    real RDF view; tests/test_sdk_client.py uses this for a fixed dataset."""
+
+    MEDIA = {"json": "application/sparql-results+json", "xml": "application/sparql-results+xml", "csv": "text/csv",
+             "turtle": "text/turtle", "ntriples": "application/n-triples"}
+
+    def __init__(self, triples_by_tenant: dict[str, list[tuple[str, str, str]]]):
+        import rdflib
+
+        self.ds = rdflib.Dataset()
+        for tenant, triples in triples_by_tenant.items():
+            g = self.ds.graph(rdflib.URIRef(f"urn:kgf:tenant:{tenant}"))
+            for s, p, o in triples:
+                g.add((rdflib.URIRef(s), rdflib.URIRef(p), rdflib.Literal(o)))
+
+    def query(self, sparql, *, tenant=None, timeout_s=10.0, max_rows=10000):
+        import rdflib
+        from kgfactory.errors import KGFError
+
+        if any(w in sparql.upper() for w in ("INSERT", "DELETE", "LOAD", "CLEAR", "DROP")):
+            raise KGFError("SPARQL Update is not allowed")
+        res = self.ds.graph(rdflib.URIRef(f"urn:kgf:tenant:{tenant}")).query(sparql)
+        media = self.MEDIA
+
+        class R:
+            kind = res.type.lower()
+
+            def serialize(self, fmt):
+                if fmt in ("turtle", "ntriples"):
+                    return res.graph.serialize(format="nt" if fmt == "ntriples" else "turtle"), media[fmt]
+                return res.serialize(format=fmt).decode(), media[fmt]
+
+        return R()
