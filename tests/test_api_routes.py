@@ -162,6 +162,59 @@ def test_query_bad_input(api, body, status, needle):
     assert needle in r.json()["error"]["message"] and r.json()["error"]["request_id"]
 
 
+def test_search_returns_retrieval_only_from_own_tenant(api):
+    c, k = api["client"], api["keys"]
+    before = c.get("/v1/audit?action=search&limit=1000", headers=h(k["a_admin"])).json()
+    queries_before = len(c.get("/v1/audit?action=query&limit=1000", headers=h(k["a_admin"])).json())
+    r = c.post("/v1/search", json={"question": QUESTION, "mode": "hybrid", "top_k": 3}, headers=h(k["a_reader"]))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert "answer" not in body and "citations" not in body and body["mode"] == "hybrid" and body["top_k"] == 3
+    assert 1 <= len(body["chunks"]) <= 3 and "total" in body["timings"]
+    top = body["chunks"][0]
+    assert {"id", "doc_id", "title", "source", "start", "end", "page", "score", "vector_score", "graph_score",
+            "entities"} <= set(top) and top["end"] > top["start"]
+    assert [ch["score"] for ch in body["chunks"]] == sorted((ch["score"] for ch in body["chunks"]), reverse=True)
+    assert any("Helios" in s["name"] for s in body["seeds"])
+    assert any("Helios" in ch["text"] for ch in body["chunks"])
+    acme_ids = {d["id"] for d in docs_of(api, "a_reader")}
+    assert {ch["doc_id"] for ch in body["chunks"]} <= acme_ids
+    # `query` names the question too; filters narrow; vector mode has no graph evidence
+    r = c.post("/v1/search", json={"query": QUESTION, "mode": "vector", "top_k": 2, "filters": {"tag": ["nope"]}},
+               headers=h(k["a_reader"]))
+    assert r.status_code == 200 and r.json()["chunks"] == []
+    # another tenant: none of acme's documents, and acme never sees globex's text
+    r = c.post("/v1/search", json={"question": QUESTION, "top_k": 10}, headers=h(k["b_admin"]))
+    assert r.status_code == 200 and r.json()["chunks"]
+    assert not {ch["doc_id"] for ch in r.json()["chunks"]} & acme_ids
+    r = c.post("/v1/search", json={"question": "Globex doomsday devices", "top_k": 10}, headers=h(k["a_reader"]))
+    assert all("Globex" not in ch["text"] for ch in r.json()["chunks"])
+    # audited as "search" (and no "query" entry: no answer was made)
+    after = c.get("/v1/audit?action=search&limit=1000", headers=h(k["a_admin"])).json()
+    assert len(after) == len(before) + 3 and {e["outcome"] for e in after} == {"ok"}
+    first = after[2]  # newest first
+    assert first["target"] == QUESTION and first["detail"]["mode"] == "hybrid" and first["key_id"]
+    assert len(c.get("/v1/audit?action=query&limit=1000", headers=h(k["a_admin"])).json()) == queries_before
+    m = c.get("/metrics").text
+    assert 'kgf_searches_total{mode="hybrid"}' in m and 'route="/v1/search",status="200"' in m
+
+
+@pytest.mark.parametrize("body,status,needle", [
+    ('{"question": "x", "mode": "telepathy"}', 422, "mode"),
+    ('{"question": "x", "top_k": 0}', 422, "top_k"),
+    ('{"question": "x", "stream": true}', 422, "stream"),
+    ('{"question": "x", "filters": {"tenant": "globex"}}', 422, "tenant"),
+    ('{"mode": "vector"}', 422, "question"),
+    ('{"question": "x", ', 400, "malformed JSON"),
+])
+def test_search_bad_input(api, body, status, needle):
+    r = api["client"].post("/v1/search", content=body, headers={**h(api["keys"]["a_reader"]),
+                                                                 "Content-Type": "application/json"})
+    assert r.status_code == status, r.text
+    assert needle in r.json()["error"]["message"]
+    assert api["client"].post("/v1/search", json={"question": QUESTION}).status_code == 401
+
+
 def test_oversized_json_is_refused_before_reading(api):
     r = api["client"].post("/v1/query", json={"question": "x" * 150_000}, headers=h(api["keys"]["a_reader"]))
     assert r.status_code == 413 and "limit" in r.json()["error"]["message"]

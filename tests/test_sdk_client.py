@@ -94,12 +94,17 @@ def test_ask_and_search_over_live_server(server):
         assert a.citations and all(cit.end > cit.start for cit in a.citations)
         assert any("Helios" in cit.title or "helios" in cit.source for cit in a.citations)
         assert any(s.name == "Helios Robotics" for s in a.seeds)
+        audit = server["app"].state.kgf.audit
+        searches, queries = len(audit.read(action="search", limit=10**6)), len(audit.read(action="query", limit=10**6))
         s = c.search(QUESTION, mode="vector", top_k=3)
-        assert 1 <= len(s.chunks) <= 3 and s.chunks[0].score >= s.chunks[-1].score
+        assert 1 <= len(s.chunks) <= 3 and s.chunks[0].score >= s.chunks[-1].score and s.mode == "vector"
         assert all(ch.text and ch.doc_id for ch in s.chunks)
         # filters narrow the search; another tenant's text is never retrieved
         assert not c.search("Globex doomsday devices", tags=["nope"]).chunks
         assert all("Globex" not in ch.text for ch in c.search("Globex doomsday devices").chunks)
+        # search() goes to /v1/search (retrieval only): three "search" audit entries, no "query" ones
+        assert len(audit.read(action="search", limit=10**6)) == searches + 3
+        assert len(audit.read(action="query", limit=10**6)) == queries
 
 
 def test_ask_stream_yields_tokens_then_the_answer(server):
@@ -219,8 +224,11 @@ def test_async_client_over_asgi_transport(server):
             assert "Marie Dubois" in a.answer and a.citations
             items = [i async for i in c.ask_stream(QUESTION)]
             assert isinstance(items[-1], AskResult) and items[-1].answer == a.answer
+            audit = server["app"].state.kgf.audit
+            n = len(audit.read(action="search", limit=10**6))
             s = await c.search(QUESTION, top_k=2)
-            assert len(s.chunks) == 2
+            assert len(s.chunks) == 2 and s.mode == "hybrid"
+            assert len(audit.read(action="search", limit=10**6)) == n + 1  # over /v1/search
             res = await c.ingest(texts=[("Async note", "Nordlicht Logistics opened a depot in Bremen.")],
                                  poll_interval=0.1)
             assert res.ok and res.documents_added == 1

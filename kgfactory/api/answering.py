@@ -1,4 +1,4 @@
-"""Retrieve and answer for one tenant; shared by /v1/query and /v1/chat/completions.
+"""Retrieve and answer for one tenant; shared by /v1/query, /v1/search and /v1/chat/completions.
 
 The tenant filter is always the caller's; the request cannot widen it. Answerers that take `tenant=` (the
 LLM answerer charges the tenant's token budget) get it; ones that can `stream` stream, the others send the

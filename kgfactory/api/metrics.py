@@ -20,6 +20,8 @@ class Metrics:
                                          ["stage"], buckets=_BUCKETS, registry=r)
         self.queries = Counter("kgf_queries_total", "Questions answered, by mode and answer kind",
                                ["mode", "kind"], registry=r)
+        self.searches = Counter("kgf_searches_total", "Retrieval-only searches (/v1/search), by mode", ["mode"],
+                                registry=r)
         self.ingest_documents = Counter("kgf_ingest_documents_total", "Documents by ingest outcome",
                                         ["outcome"], registry=r)
         self.ingest_jobs = Counter("kgf_ingest_jobs_total", "Ingest jobs by final state", ["state"], registry=r)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from ..retrieval.models import EntityRef, EvidencePath, RetrievedChunk
 from ..types import Citation
@@ -25,6 +25,31 @@ class QueryRequest(BaseModel):
     top_k: int = Field(default=5, ge=1, le=100)
     filters: QueryFilters | None = None
     stream: bool = Field(default=False, description="Stream the answer as server-sent events.")
+
+
+class SearchRequest(BaseModel):
+    """/v1/query's body without `stream`; `query` is accepted as another name for `question`."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, json_schema_extra={"examples": [
+        {"question": "Who founded Helios Robotics?", "mode": "hybrid", "top_k": 5}]})
+    question: str = Field(min_length=1, max_length=2000, validation_alias=AliasChoices("question", "query"))
+    mode: Literal["vector", "graph", "hybrid"] = "hybrid"
+    top_k: int = Field(default=5, ge=1, le=100)
+    filters: QueryFilters | None = None
+
+
+class SearchResponse(BaseModel):
+    """Retrieval only: each chunk carries its citation fields (doc_id, title, source, id, start/end, page),
+    score, vector/graph scores and entities; no answer is generated."""
+
+    question: str
+    mode: Literal["vector", "graph", "hybrid"]
+    top_k: int
+    chunks: list[RetrievedChunk]
+    seeds: list[EntityRef]
+    evidence: list[EvidencePath]
+    timings: dict[str, float]
+    empty_store: bool = False
 
 
 class QueryResponse(BaseModel):

@@ -97,6 +97,14 @@ def query(question: str, mode: str, top_k: int, tags=None, doc_ids=None, stream:
     return Req("POST", "/v1/query", json=body, headers={"Accept": "text/event-stream"} if stream else {})
 
 
+def search(question: str, mode: str, top_k: int, tags=None, doc_ids=None) -> Req:
+    """Retrieval only: no answer is generated (so no LLM cost)."""
+    body: dict[str, Any] = {"question": question, "mode": mode, "top_k": top_k}
+    if (f := _filters(tags, doc_ids)) is not None:
+        body["filters"] = f
+    return Req("POST", "/v1/search", json=body)
+
+
 def cypher(query_text: str, params: dict | None, timeout_ms: int | None, max_rows: int | None) -> Req:
     body: dict[str, Any] = {"query": query_text, "params": params or {}}
     if timeout_ms is not None:

@@ -92,7 +92,8 @@ class AsyncClient:
 
     async def search(self, question: str, *, mode: str = "hybrid", top_k: int = 5,
                      tags: Sequence[str] | None = None, doc_ids: Sequence[str] | None = None) -> SearchResult:
-        return _search_of(await self._json(B.query(question, mode, top_k, tags, doc_ids)), mode)
+        """Retrieval only, over /v1/search (no answer, no LLM generation)."""
+        return _search_of(await self._json(B.search(question, mode, top_k, tags, doc_ids)), mode)
 
     async def ingest(self, paths: Any = None, *, texts: Any = None, files: Any = None,
                      tags: Sequence[str] | str = (), wait: bool = True,

@@ -96,8 +96,8 @@ class Client:
                doc_ids: Sequence[str] | None = None) -> SearchResult:
         """Retrieval: ranked chunks (text, score, citation fields, entities), seed entities, graph evidence.
 
-        The API has no retrieval-only route yet, so this calls /v1/query and drops the answer."""
-        return _search_of(self._json(B.query(question, mode, top_k, tags, doc_ids)), mode)
+        Calls /v1/search, which runs no answerer (no LLM generation)."""
+        return _search_of(self._json(B.search(question, mode, top_k, tags, doc_ids)), mode)
 
     # -- documents and ingest ---------------------------------------------------------------------------
     def ingest(self, paths: Any = None, *, texts: Any = None, files: Any = None, tags: Sequence[str] | str = (),
@@ -206,7 +206,7 @@ def _stream_item(event: str, data: Any):
 
 
 def _search_of(data: dict, mode: str) -> SearchResult:
-    return SearchResult(question=data["question"], mode=mode, chunks=data.get("chunks", []),
+    return SearchResult(question=data["question"], mode=data.get("mode") or mode, chunks=data.get("chunks", []),
                         seeds=data.get("seeds", []), evidence=data.get("evidence", []),
                         timings=data.get("timings", {}))
 
