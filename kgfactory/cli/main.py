@@ -241,5 +241,9 @@ from .ontology import register as _register_ontology  # noqa: E402  (kgf sparql,
 
 _register_ontology(app)
 
+from .rdf_io import register as _register_rdf_io  # noqa: E402  (kgf export, kgf import)
+
+_register_rdf_io(app)
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -224,14 +224,17 @@ class RdfView:
                 add(m.mention_triples(mt["chunk_id"], mt["entity_id"], doc_of[mt["chunk_id"]]),
                     tenant_of_chunk[mt["chunk_id"]])
         for e in graph.query(Q.RDF_EXPORT_ENTITIES):
-            if e["id"] in mentioned:
+            if e["id"] in mentioned or e.get("found_by") == "imported":  # imported: see rdf_import.py
                 classes = [lb for lb in (e.get("labels") or []) if lb != "Entity"] or [e.get("label") or "Concept"]
                 add(m.entity_triples(e["id"], classes, e.get("name") or e["id"], e.get("aliases") or [],
                                      e.get("found_by")), e.get("tenant"))
         for r in graph.query(Q.RDF_EXPORT_RELATIONS):
             cids = [c for c in (r.get("chunk_ids") or []) if c in doc_of]
-            if cids:
+            runs = [c for c in (r.get("chunk_ids") or []) if c.startswith("import:")]  # imported facts
+            if cids or runs:
                 add(m.relation_triples(r["source_id"], r["type"], r["target_id"], cids, doc_of), r.get("tenant"))
+                st = m.statement(r["source_id"], r["type"], r["target_id"])
+                add([ox.Triple(st, m.derived, m.N("urn:kgf:" + c)) for c in runs], r.get("tenant"))
         return quads
 
     # -- reads -------------------------------------------------------------------------------------
