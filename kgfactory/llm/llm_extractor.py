@@ -18,7 +18,7 @@ from typing import Any, Sequence
 from ..errors import LLMBudgetError, LLMError
 from ..ports import LLM, Extractor
 from ..textnorm import clean_surface, normalise
-from ..types import Chunk, Entity, Extraction, FileError, Mention, Relation, content_id
+from ..types import Chunk, Entity, Extraction, FileError, Mention, Relation, RelationViolation, content_id
 from .extract_cache import ExtractionCache
 from .jsonrepair import parse_json_object
 from .prompts import Prompt, load_prompt
@@ -45,7 +45,7 @@ class LLMExtractor:
 
     # -- run lineage (read by the ingest pipeline) -------------------------------------------------------
     def start_run(self) -> None:
-        self.stats = {"chunks": 0, "llm_requests": 0, "cache_hits": 0, "fallbacks": 0, "tokens": 0,
+        self.stats = {"quarantined": 0, "chunks": 0, "llm_requests": 0, "cache_hits": 0, "fallbacks": 0, "tokens": 0,
                       "entities_added": 0, "relations_added": 0, "dropped_items": 0}
         self.fallbacks: list[FileError] = []
 
@@ -174,6 +174,7 @@ class LLMExtractor:
         mentions = {(m.chunk_id, m.entity_id): m.count for m in base.mentions}
         rels = {(r.source_id, r.target_id, r.type): set(r.chunk_ids) for r in base.relations}
         n_rel = len(rels)
+        refused: dict[tuple[str, str, str], set[str]] = {}
         for chunk, value in results:
             text = normalise(chunk.text)
             local: dict[str, str] = {}
@@ -202,8 +203,13 @@ class LLMExtractor:
                 local[normalise(item["name"])] = eid
             for r in value["relations"]:
                 a, b = local.get(normalise(r["source"])), local.get(normalise(r["target"]))
-                if not a or not b or a == b or not self.ontology.allows(r["type"], ents[a].label, ents[b].label):
+                if not a or not b or a == b:
                     self.stats["dropped_items"] += 1
+                    continue
+                if not self.ontology.allows(r["type"], ents[a].label, ents[b].label):
+                    # the ontology forbids it: quarantined (kgf ontology violations), never silently dropped
+                    key = (a, b, r["type"])
+                    refused.setdefault(key, set()).add(chunk.id)
                     continue
                 if self.ontology.object_properties[r["type"]].symmetric:
                     a, b = min(a, b), max(a, b)
@@ -212,4 +218,18 @@ class LLMExtractor:
         return Extraction(entities=list(ents.values()),
                           mentions=[Mention(chunk_id=c, entity_id=e, count=n) for (c, e), n in mentions.items()],
                           relations=[Relation(source_id=s, target_id=t, type=ty, chunk_ids=sorted(cs))
-                                     for (s, t, ty), cs in rels.items()])
+                                     for (s, t, ty), cs in rels.items()],
+                          violations=[*base.violations, *(self._violation(ents[a], ents[b], ty, cs)
+                                                          for (a, b, ty), cs in refused.items())])
+
+    def _violation(self, src: Entity, dst: Entity, prop: str, chunk_ids: set[str]) -> RelationViolation:
+        p = self.ontology.object_properties[prop]
+        why = []
+        if p.domain and not any(self.ontology.is_a(src.label, d) for d in p.domain):
+            why.append(f"domain of {prop} is {' or '.join(p.domain)}, {src.name!r} is a {src.label}")
+        if p.range and not any(self.ontology.is_a(dst.label, r) for r in p.range):
+            why.append(f"range of {prop} is {' or '.join(p.range)}, {dst.name!r} is a {dst.label}")
+        self.stats["quarantined"] += 1
+        return RelationViolation(source_id=src.id, target_id=dst.id, type=prop, source_name=src.name,
+                                 target_name=dst.name, source_class=src.label, target_class=dst.label,
+                                 chunk_ids=sorted(chunk_ids), reason="; ".join(why) or "domain/range not satisfied (LLM)")
