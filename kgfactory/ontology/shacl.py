@@ -60,23 +60,19 @@ def shapes_graph(ontology):
             g.add((node, sh["or"], lst))
         g.add((node, sh.message, Literal(f"{what} must be a {' or '.join(classes)}")))
 
-    for p in ontology.object_properties.values():
-        if p.domain:
+    for p in [*ontology.object_properties.values(), *ontology.datatype_properties.values()]:
+        if p.domain:  # object and datatype properties alike
             s = shapes[f"{p.name}-domain"]
             g.add((s, RDF.type, sh.NodeShape))
             g.add((s, sh.targetSubjectsOf, URIRef(p.iri)))
             class_constraint(s, p.domain, f"the subject of {p.name}")
+    for p in ontology.object_properties.values():
         if p.range:
             s = shapes[f"{p.name}-range"]
             g.add((s, RDF.type, sh.NodeShape))
             g.add((s, sh.targetObjectsOf, URIRef(p.iri)))
             class_constraint(s, p.range, f"the object of {p.name}")
     for p in ontology.datatype_properties.values():
-        if p.domain:
-            s = shapes[f"{p.name}-domain"]
-            g.add((s, RDF.type, sh.NodeShape))
-            g.add((s, sh.targetSubjectsOf, URIRef(p.iri)))
-            class_constraint(s, p.domain, f"the subject of {p.name}")
         if p.range_datatype:
             s, ps = shapes[f"{p.name}-datatype"], BNode()
             g.add((s, RDF.type, sh.NodeShape))

@@ -225,21 +225,20 @@ def _evaluate(store, sparql: str, op: str, kwargs: dict, max_rows: int, deadline
         return SparqlResult(kind="ask", boolean=bool(res))
     if isinstance(res, ox.QueryTriples):
         out = SparqlResult(kind="describe" if op == "DESCRIBE" else "construct")
-        for n, t in enumerate(res):
-            if n >= max_rows:
-                out.truncated = True
-                break
-            if n % 1000 == 0 and time.monotonic() > deadline:
-                raise TimeoutError
-            out.triples.append(t)
+        out.triples.extend(_capped(res, out, max_rows, deadline))
         return out
     out = SparqlResult(kind="select", variables=[v.value for v in res.variables])
     width = len(out.variables)
-    for n, sol in enumerate(res):
+    out.rows.extend([sol[i] for i in range(width)] for sol in _capped(res, out, max_rows, deadline))
+    return out
+
+
+def _capped(items, out: "SparqlResult", max_rows: int, deadline: float):
+    """At most max_rows items (setting out.truncated when there were more), checking the deadline as it goes."""
+    for n, item in enumerate(items):
         if n >= max_rows:
             out.truncated = True
-            break
+            return
         if n % 1000 == 0 and time.monotonic() > deadline:
             raise TimeoutError
-        out.rows.append([sol[i] for i in range(width)])
-    return out
+        yield item

@@ -12,6 +12,7 @@ import logging
 import re
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -72,7 +73,7 @@ class Retriever:
         self.device = device
         self.vector_search = vector_search
         self._index: GraphIndex | None = None
-        self._exact: tuple[ExactIndex, ExactIndex, np.ndarray] | None = None
+        self._exact: _Exact | None = None
         self._lock = threading.Lock()
 
     def index(self) -> GraphIndex:
@@ -89,7 +90,7 @@ class Retriever:
             self._index = None
             self._exact = None
 
-    def exact_indexes(self, idx: GraphIndex) -> tuple[ExactIndex, ExactIndex, np.ndarray]:
+    def exact_indexes(self, idx: GraphIndex) -> "_Exact":
         """Chunk and entity vectors resident in memory (or on the GPU), in the graph index's order; loaded
         with the index and dropped with it when the store's revision moves."""
         with self._lock:
@@ -105,9 +106,8 @@ class Retriever:
                     if i is not None:
                         mat[j], have[j] = vecs[i], True
                 eids, evecs, etenants = self.vectors.export_vectors("entities")
-                self._exact = (ExactIndex(list(idx.chunk_ids), mat, self.device), ExactIndex(eids, evecs, self.device),
-                               np.asarray(etenants, dtype=object))
-                self._exact_have = have
+                self._exact = _Exact(ExactIndex(list(idx.chunk_ids), mat, self.device), have,
+                                     ExactIndex(eids, evecs, self.device), np.asarray(etenants, dtype=object))
                 log.info("exact index: %d chunk and %d entity vectors in %.2fs", int(have.sum()), len(eids),
                          time.perf_counter() - t)
             return self._exact
@@ -186,12 +186,12 @@ class Retriever:
     # -- stages --------------------------------------------------------------------------------------
     def _dense_many(self, idx: GraphIndex, qvecs: np.ndarray, k: int, filters) -> list[list[tuple[str, float]]]:
         if self.vector_search == "exact":
-            chunks, _, _ = self.exact_indexes(idx)
-            mask = self._exact_have
+            ex = self.exact_indexes(idx)
+            mask = ex.chunk_present
             if filters:
                 allowed = _allowed(idx, filters)
                 mask = mask & np.fromiter((allowed(j) for j in range(idx.n_chunks)), dtype=bool, count=idx.n_chunks)
-            return chunks.search(qvecs, k, None if mask.all() else mask)
+            return ex.chunks.search(qvecs, k, None if mask.all() else mask)
         many = getattr(self.vectors, "search_chunks_many", None)
         if many is not None:
             return many(qvecs, k, filters)
@@ -200,7 +200,8 @@ class Retriever:
     def _entity_hits(self, idx: GraphIndex, qvecs: np.ndarray, filters) -> list[list[tuple[str, float]]]:
         tenant = (filters or {}).get("tenant")
         if self.vector_search == "exact":
-            _, ents, tenants = self.exact_indexes(idx)
+            ex = self.exact_indexes(idx)
+            ents, tenants = ex.entities, ex.entity_tenants
             mask = None
             if tenant:
                 mask = np.isin(tenants, list(_as_set(tenant))) if len(tenants) else None
@@ -347,6 +348,16 @@ class Retriever:
                 hops = [(idx.entity_names[a], idx.edge_type(a, b), idx.entity_names[b]) for a, b in zip(best, best[1:])]
                 out.append(EvidencePath(chunk_id=ch.id, hops=hops))
         return out
+
+
+@dataclass
+class _Exact:
+    """The resident vectors for one graph-index revision, chunks in the index's order."""
+
+    chunks: ExactIndex
+    chunk_present: np.ndarray  # False where a graph chunk has no vector (masked out of every search)
+    entities: ExactIndex
+    entity_tenants: np.ndarray
 
 
 def _allowed(idx: GraphIndex, filters):

@@ -191,17 +191,9 @@ class KnowledgeBase:
                                                                                             status=status)]
 
     def document(self, doc_id: str) -> DocumentDetail:
-        graph = self.services.graph
-        doc = self._own_document(doc_id)
-        ids = graph.chunk_ids(doc_id)
-        chunks = sorted(graph.get_chunks(ids), key=lambda c: c.get("index") or 0) if ids else []
-        ents: dict[str, dict] = {}
-        for r in graph.chunk_entities(ids) if ids else []:
-            e = ents.setdefault(r["id"], {"id": r["id"], "name": r["name"], "label": r["label"], "chunks": []})
-            e["chunks"].append(r["chunk_id"])
-        keep = ("id", "index", "text", "start", "end", "page")
-        return DocumentDetail.model_validate({**doc, "chunks": [{k: c.get(k) for k in keep} for c in chunks],
-                                              "entities": sorted(ents.values(), key=lambda e: e["name"] or "")})
+        from ..graph.document_view import document_detail
+
+        return DocumentDetail.model_validate(document_detail(self.services.graph, self._own_document(doc_id)))
 
     def delete(self, doc_id: str) -> DeleteResult:
         self._own_document(doc_id)

@@ -14,6 +14,7 @@ from typing import List
 from fastapi import APIRouter, File, Form, Request, UploadFile
 
 from ...errors import NotFoundError
+from ...graph.document_view import document_detail
 from ...ingest.parsers import SUPPORTED_SUFFIXES
 from ..auth import Ingester, Reader
 from ..errors import ApiError
@@ -137,17 +138,7 @@ def _own_document(request: Request, p: Principal, doc_id: str) -> dict:
 @router.get("/v1/documents/{doc_id}")
 def get_document(doc_id: str, request: Request, p: Principal = Reader) -> dict:
     """A document with its chunks (in order) and the entities they mention."""
-    graph = get_state(request).services.graph
-    doc = _own_document(request, p, doc_id)
-    ids = graph.chunk_ids(doc_id)
-    chunks = sorted(graph.get_chunks(ids), key=lambda c: c.get("index") or 0) if ids else []
-    ents: dict[str, dict] = {}
-    for r in graph.chunk_entities(ids) if ids else []:
-        e = ents.setdefault(r["id"], {"id": r["id"], "name": r["name"], "label": r["label"], "chunks": []})
-        e["chunks"].append(r["chunk_id"])
-    keep = ("id", "index", "text", "start", "end", "page")
-    return {**doc, "chunks": [{k: c.get(k) for k in keep} for c in chunks],
-            "entities": sorted(ents.values(), key=lambda e: e["name"] or "")}
+    return document_detail(get_state(request).services.graph, _own_document(request, p, doc_id))
 
 
 @router.delete("/v1/documents/{doc_id}")
