@@ -108,6 +108,31 @@ class TestGraphStoreContract:
         s = graph.stats()
         assert s["Entity"] == 2 and s["CO_OCCURS"] == 1 and s["Document"] == 1
 
+    def test_delta_reads_are_the_exports_restricted(self, graph):
+        """The retriever's incremental refresh reads these; they must agree with the full exports row for row."""
+        _write(graph, "d1", ["pa", "pb"], [("pa", "pb")])
+        _write(graph, "d2", ["pb", "pc", "cx"], [("pb", "pc"), ("pc", "cx")], n_chunks=3)
+        _write(graph, "d3", ["pd", "pe"], [("pd", "pe")])
+        graph.begin_documents([_doc("d4")])  # pending: not a chunk anyone may retrieve yet
+        graph.write_chunks(_chunks("d4", 1))
+
+        def key(rows, *fields):
+            return sorted(tuple(str(r.get(f)) for f in fields) for r in rows)
+
+        chunks = [r for r in graph.export_chunks() if r["doc_id"] in ("d2", "d4")]
+        assert key(graph.export_chunks_of_documents(["d2", "d4", "nope"]), "id", "doc_id", "tenant") == \
+            key(chunks, "id", "doc_id", "tenant") and len(chunks) == 3
+        cids = ["d2_c0", "d2_c1", "d1_c0"]
+        assert key(graph.export_mentions_of_chunks(cids), "chunk_id", "entity_id", "count") == \
+            key([m for m in graph.export_mentions() if m["chunk_id"] in cids], "chunk_id", "entity_id", "count")
+        ents = graph.export_entities_by_id(["pb", "cx", "gone"])
+        assert key(ents, "id", "name", "label") == \
+            key([e for e in graph.export_entities() if e["id"] in ("pb", "cx")], "id", "name", "label")
+        want = [e for e in graph.export_entity_edges() if {e["source_id"], e["target_id"]} & {"pb", "pc"}]
+        got = graph.export_edges_of_entities(["pb", "pc"])
+        assert len(got) == len(want) == 3  # pa-pb, pb-pc (both ends asked for: once), pc-cx
+        assert key(got, "source_id", "target_id", "type", "weight") == key(want, "source_id", "target_id", "type", "weight")
+
     def test_documents_by_source_and_tenant(self, graph):
         graph.begin_documents([_doc("d1", "/same"), _doc("d2", "/same", tenant="other")])
         assert [d["id"] for d in graph.documents_by_source("/same", "default")] == ["d1"]

@@ -119,6 +119,17 @@ class TestVectorStoreContract:
         assert store.count("entities") == 2
         assert store.existing_entity_ids(["e1", "e2"]) == {"e1"}
 
+    def test_get_vectors_returns_only_stored_ids(self, store):
+        store.upsert_chunks(_chunks("a", 3, tenant="t1"), np.stack([_unit(i) for i in range(3)]))
+        store.upsert_entities([Entity(id="e1", name="n", label="Person", tenant="t2")], np.stack([_unit(5)]))
+        ids, vecs, tenants = store.get_vectors("chunks", ["a_c2", "nope", "a_c0"])
+        assert sorted(ids) == ["a_c0", "a_c2"] and tenants == ["t1", "t1"]
+        for i, v in zip(ids, vecs):
+            np.testing.assert_allclose(v, _unit(int(i[-1])), atol=1e-6)
+        ids, vecs, tenants = store.get_vectors("entities", ["e1"])
+        assert ids == ["e1"] and tenants == ["t2"] and vecs.shape == (1, DIM)
+        assert store.get_vectors("chunks", [])[0] == []
+
     def test_mismatched_lengths_are_refused(self, store):
         with pytest.raises(VectorStoreError, match="2 chunks but 1 vectors"):
             store.upsert_chunks(_chunks("a", 2), np.stack([_unit(0)]))

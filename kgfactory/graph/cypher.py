@@ -185,6 +185,41 @@ MATCH (e:Entity) WHERE $tenant IS NULL OR e.tenant = $tenant
 RETURN e.id AS id, e.name AS name, e.aliases AS aliases, e.label AS label
 """
 
+# --- delta reads for the retriever's incremental refresh (only what an ingest or delete touched) --------
+EXPORT_CHUNKS_OF_DOCUMENTS = """
+UNWIND $ids AS id
+MATCH (d:Document {id: id})-[:HAS_CHUNK]->(c:Chunk)
+WHERE d.status = 'complete'
+RETURN c.id AS id, d.id AS doc_id, d.tenant AS tenant, d.tags AS tags
+"""
+
+EXPORT_MENTIONS_OF_CHUNKS = """
+UNWIND $ids AS id
+MATCH (c:Chunk {id: id})-[m:MENTIONS]->(e:Entity)
+RETURN c.id AS chunk_id, e.id AS entity_id, m.count AS count
+"""
+
+EXPORT_ENTITIES_BY_ID = """
+UNWIND $ids AS id
+MATCH (e:Entity {id: id})
+RETURN e.id AS id, e.name AS name, e.aliases AS aliases, e.label AS label
+"""
+
+# two index lookups instead of `a.id IN $ids OR b.id IN $ids`, which scans every relationship; an edge
+# with both ends in $ids comes back once (from the outgoing side)
+EXPORT_EDGES_FROM = """
+UNWIND $ids AS id
+MATCH (a:Entity {id: id})-[r]->(b:Entity)
+RETURN a.id AS source_id, b.id AS target_id, type(r) AS type, r.weight AS weight
+"""
+
+EXPORT_EDGES_TO = """
+UNWIND $ids AS id
+MATCH (a:Entity)-[r]->(b:Entity {id: id})
+WHERE NOT a.id IN $ids
+RETURN a.id AS source_id, b.id AS target_id, type(r) AS type, r.weight AS weight
+"""
+
 # bumped by every write that completes and every delete, so readers know when to reload their caches
 BUMP_REVISION = "MERGE (m:KGMeta {id: 'revision'}) SET m.value = coalesce(m.value, 0) + 1"
 GET_REVISION = "MATCH (m:KGMeta {id: 'revision'}) RETURN m.value AS value"

@@ -131,6 +131,32 @@ class CypherGraphStore:
     def export_entity_edges(self, tenant: str | None = None) -> list[dict[str, Any]]:
         return self._rows(Q.EXPORT_ENTITY_EDGES, {"tenant": tenant})
 
+    # delta reads: the retriever refreshes its adjacency from these after an ingest or delete
+    def _rows_by_ids(self, cypher: str, ids: Sequence[str]) -> list[dict[str, Any]]:
+        ids = sorted(set(ids))
+        return [r for batch in batches(ids) for r in self._rows(cypher, {"ids": batch})]
+
+    def export_chunks_of_documents(self, doc_ids: Sequence[str]) -> list[dict[str, Any]]:
+        return self._rows_by_ids(Q.EXPORT_CHUNKS_OF_DOCUMENTS, doc_ids)
+
+    def export_mentions_of_chunks(self, chunk_ids: Sequence[str]) -> list[dict[str, Any]]:
+        return self._rows_by_ids(Q.EXPORT_MENTIONS_OF_CHUNKS, chunk_ids)
+
+    def export_entities_by_id(self, entity_ids: Sequence[str]) -> list[dict[str, Any]]:
+        return self._rows_by_ids(Q.EXPORT_ENTITIES_BY_ID, entity_ids)
+
+    def export_edges_of_entities(self, entity_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Every entity-entity edge with at least one end in entity_ids, each once. Batched by source and by
+        target separately, so an edge between two batches is returned by both `to` queries: deduplicated."""
+        ids = sorted(set(entity_ids))
+        if len(ids) <= BATCH:
+            return self._rows(Q.EXPORT_EDGES_FROM, {"ids": ids}) + self._rows(Q.EXPORT_EDGES_TO, {"ids": ids})
+        out = self._rows_by_ids(Q.EXPORT_EDGES_FROM, ids)
+        wanted = set(ids)
+        for batch in batches(ids):
+            out += [r for r in self._rows(Q.EXPORT_EDGES_TO, {"ids": batch}) if r["source_id"] not in wanted]
+        return out
+
     def get_chunks(self, ids: Sequence[str]) -> list[dict[str, Any]]:
         return self._rows(Q.GET_CHUNKS, {"ids": list(ids)})
 

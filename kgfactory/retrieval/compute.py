@@ -152,6 +152,22 @@ class ExactIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def patched(self, keep: np.ndarray, new_ids: list[str], new_vectors: np.ndarray) -> "ExactIndex":
+        """A new index: the rows at positions `keep` (in that order), then the new rows; stays on the device
+        (on CUDA only the new rows travel)."""
+        import torch
+
+        out = ExactIndex.__new__(ExactIndex)
+        out.ids = [self.ids[i] for i in keep] + list(new_ids)
+        out.device = self.device
+        kept = self._m[torch.as_tensor(np.asarray(keep, dtype=np.int64), device=self.device)]
+        if not len(new_ids):
+            out._m = kept
+            return out
+        new = torch.as_tensor(np.asarray(new_vectors, dtype=np.float32), device=self.device, dtype=self._m.dtype)
+        out._m = torch.cat([kept, new]) if len(keep) else new
+        return out
+
     def search(self, queries: np.ndarray, top_k: int, allowed: np.ndarray | None = None) -> list[list[tuple[str, float]]]:
         """Top-k (id, cosine) per query row; `allowed` is an optional boolean mask over the stored vectors."""
         q = np.atleast_2d(np.asarray(queries, dtype=np.float32))

@@ -1,7 +1,7 @@
 """The retriever's in-memory view of the graph: sparse matrices over entities and chunks, plus a name index.
 
-Loaded from the GraphStore once and reloaded only when the store's revision moves (after an ingest or delete),
-never per query. The traversal math is sparse matrix arithmetic (compute.py): scipy on the CPU, torch
+Loaded from the GraphStore once; after an ingest or delete in this process it is patched from the few rows
+that changed (graph_refresh.py), and reloaded whole only when some other writer moved the store's revision. The traversal math is sparse matrix arithmetic (compute.py): scipy on the CPU, torch
 sparse-CSR resident on the GPU when the device setting says cuda.
 """
 from __future__ import annotations
@@ -30,6 +30,7 @@ class GraphIndex:
     entity_ids: list[str] = field(default_factory=list)
     entity_names: list[str] = field(default_factory=list)
     entity_labels: list[str] = field(default_factory=list)
+    entity_aliases: list[tuple[str, ...]] = field(default_factory=list)
     chunk_ids: list[str] = field(default_factory=list)
     chunk_doc: list[str] = field(default_factory=list)
     chunk_tenant: list[str] = field(default_factory=list)
@@ -44,7 +45,7 @@ class GraphIndex:
     typed_neighbours: dict[int, list[tuple[int, str]]] = field(default_factory=dict)  # both directions
     transition: sp.csr_matrix | None = None  # (E+C) x (E+C), column-stochastic
     entity_df: np.ndarray | None = None  # chunks mentioning each entity
-    load_seconds: float = 0.0
+    load_seconds: float = 0.0  # the full load, or the incremental refresh that made this index
     device: str = "cpu"  # cpu (scipy), cuda (torch), torch-cpu (torch kernels on the CPU, for parity tests)
     _ops: object = None
 
@@ -68,50 +69,83 @@ class GraphIndex:
         t = time.perf_counter()
         idx = cls(revision=graph.revision(), device=device)
         for row in graph.export_chunks(tenant):
-            idx.c_pos[row["id"]] = len(idx.chunk_ids)
-            idx.chunk_ids.append(row["id"])
-            idx.chunk_doc.append(row["doc_id"])
-            idx.chunk_tenant.append(row["tenant"])
-            idx.chunk_tags.append(list(row.get("tags") or []))
+            idx.add_chunk(row)
         for row in graph.export_entities(tenant):
-            i = idx.e_pos[row["id"]] = len(idx.entity_ids)
-            idx.entity_ids.append(row["id"])
-            idx.entity_names.append(row["name"])
-            idx.entity_labels.append(row.get("label") or "Concept")
-            for n in {row["name"], *(row.get("aliases") or [])}:
-                key = normalise(n)
-                if len(key) >= 2:
-                    idx.names.setdefault(key, []).append(i)
-                    idx.max_name_words = max(idx.max_name_words, min(len(key.split()), 6))
-        E, C = idx.n_entities, idx.n_chunks
+            idx.add_entity(row)
+        idx.reindex_names()
+        idx.mentions = idx.mention_matrix(graph.export_mentions(tenant), idx.n_chunks)
+        r, c, w = idx.edge_arrays(graph.export_entity_edges(tenant))
+        E = idx.n_entities
+        idx.adjacency = sp.csr_matrix((w, (r, c)), shape=(E, E), dtype=np.float32)
+        idx.adjacency.sum_duplicates()
+        idx.finish()
+        idx.load_seconds = time.perf_counter() - t
+        log.info("graph index: %d entities, %d chunks, %d edges, %d mentions in %.2fs", E, idx.n_chunks,
+                 idx.adjacency.nnz // 2, idx.mentions.nnz, idx.load_seconds)
+        return idx
+
+    # -- building blocks shared by the full load and the incremental refresh (graph_refresh.py) ----------
+    def add_chunk(self, row: dict) -> None:
+        self.c_pos[row["id"]] = len(self.chunk_ids)
+        self.chunk_ids.append(row["id"])
+        self.chunk_doc.append(row["doc_id"])
+        self.chunk_tenant.append(row["tenant"])
+        self.chunk_tags.append(list(row.get("tags") or []))
+
+    def add_entity(self, row: dict) -> None:
+        self.e_pos[row["id"]] = len(self.entity_ids)
+        self.entity_ids.append(row["id"])
+        self.entity_names.append(row["name"])
+        self.entity_labels.append(row.get("label") or "Concept")
+        self.entity_aliases.append(tuple(row.get("aliases") or ()))
+
+    def name_keys(self, i: int) -> set[str]:
+        keys = (normalise(n) for n in {self.entity_names[i], *self.entity_aliases[i]})
+        return {k for k in keys if len(k) >= 2}
+
+    def index_names_of(self, i: int) -> None:
+        for key in self.name_keys(i):
+            self.names.setdefault(key, []).append(i)
+            self.max_name_words = max(self.max_name_words, min(len(key.split()), 6))
+
+    def reindex_names(self) -> None:
+        self.names, self.max_name_words = {}, 1
+        for i in range(self.n_entities):
+            self.index_names_of(i)
+
+    def mention_matrix(self, rows, n_rows: int, row_pos: dict[str, int] | None = None) -> sp.csr_matrix:
+        """chunks x entities from MENTIONS rows; rows of chunks or entities not in the index are skipped."""
+        row_pos = self.c_pos if row_pos is None else row_pos
         r, c, w = [], [], []
-        for row in graph.export_mentions(tenant):
-            ci, ei = idx.c_pos.get(row["chunk_id"]), idx.e_pos.get(row["entity_id"])
+        for row in rows:
+            ci, ei = row_pos.get(row["chunk_id"]), self.e_pos.get(row["entity_id"])
             if ci is not None and ei is not None:
                 r.append(ci), c.append(ei), w.append(1.0 + np.log1p(float(row.get("count") or 1) - 1))
-        idx.mentions = sp.csr_matrix((w, (r, c)), shape=(C, E), dtype=np.float32)
+        return sp.csr_matrix((w, (r, c)), shape=(n_rows, self.n_entities), dtype=np.float32)
+
+    def edge_arrays(self, rows) -> tuple[list[int], list[int], list[float]]:
+        """Symmetric (row, col, weight) triples for entity edges, recording typed ones on the way."""
         r, c, w = [], [], []
-        for row in graph.export_entity_edges(tenant):
-            a, b = idx.e_pos.get(row["source_id"]), idx.e_pos.get(row["target_id"])
+        for row in rows:
+            a, b = self.e_pos.get(row["source_id"]), self.e_pos.get(row["target_id"])
             if a is None or b is None or a == b:
                 continue
             weight = float(row.get("weight") or 1.0)
             if row["type"] != CO_OCCURS:
                 weight *= TYPED_EDGE_BOOST
-                idx.edge_types[(a, b)] = row["type"]
-                idx.typed_neighbours.setdefault(a, []).append((b, row["type"]))
-                idx.typed_neighbours.setdefault(b, []).append((a, row["type"]))
+                self.edge_types[(a, b)] = row["type"]
+                self.typed_neighbours.setdefault(a, []).append((b, row["type"]))
+                self.typed_neighbours.setdefault(b, []).append((a, row["type"]))
             r += [a, b]
             c += [b, a]
             w += [weight, weight]
-        idx.adjacency = sp.csr_matrix((w, (r, c)), shape=(E, E), dtype=np.float32)
-        idx.adjacency.sum_duplicates()
-        idx.transition = _transition(idx.adjacency, idx.mentions)
-        idx.entity_df = np.asarray((idx.mentions > 0).sum(axis=0)).ravel()
-        idx.load_seconds = time.perf_counter() - t
-        log.info("graph index: %d entities, %d chunks, %d edges, %d mentions in %.2fs", E, C,
-                 idx.adjacency.nnz // 2, idx.mentions.nnz, idx.load_seconds)
-        return idx
+        return r, c, w
+
+    def finish(self) -> None:
+        """Derived state: the PageRank transition, entity document frequencies; device operators rebuilt lazily."""
+        self.transition = _transition(self.adjacency, self.mentions)
+        self.entity_df = np.asarray((self.mentions > 0).sum(axis=0)).ravel()
+        self._ops = None
 
     # -- seeds --------------------------------------------------------------------------------------
     def entities_in_text(self, text: str) -> list[int]:

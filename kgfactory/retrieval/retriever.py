@@ -60,7 +60,7 @@ class Retriever:
                  relation_cues: dict[str, set[str]] | None = None,
                  passage_mass: float = 0.5, hybrid_dense_weight: float = 0.3,
                  graph_algorithm: Literal["ppr", "khop"] = "ppr", fusion: Literal["linear", "rrf"] = "linear",
-                 device: str = "cpu", vector_search: Literal["hnsw", "exact"] = "hnsw"):
+                 device: str = "cpu", vector_search: Literal["hnsw", "exact"] = "hnsw", incremental: bool = True):
         self.graph, self.vectors, self.embedder = graph, vectors, embedder
         self.damping = damping
         self.passage_mass = passage_mass
@@ -72,45 +72,129 @@ class Retriever:
         self.relation_cues = relation_cues or {}
         self.device = device
         self.vector_search = vector_search
+        self.incremental = incremental
         self._index: GraphIndex | None = None
         self._exact: _Exact | None = None
+        self._pending: list[tuple[int | None, str, list[str]]] = []  # (revision after, write|delete, doc ids)
         self._lock = threading.Lock()
+        self.last_refresh: dict[str, Any] = {}  # how the index was last brought up to date, for stats and benches
 
     def index(self) -> GraphIndex:
-        """The graph index, reloaded only when an ingest or delete has moved the store's revision."""
+        """The graph index at the store's current revision. Changes this process made (the pipeline tells us,
+        see documents_written) are patched in; any other move of the revision reloads it whole."""
         rev = self.graph.revision()
         with self._lock:
-            if self._index is None or self._index.revision != rev:
-                self._index = GraphIndex.load(self.graph, device=self.device)
-                self._exact = None
+            cur = self._index
+            if cur is not None and cur.revision == rev:
+                return cur
+            pending = [p for p in self._pending if cur is None or p[0] is None or p[0] > cur.revision]
+            self._pending = [p for p in self._pending if p[0] is not None and p[0] > rev]
+            if (self.incremental and cur is not None and pending
+                    and [p[0] for p in pending] == list(range(cur.revision + 1, rev + 1))):
+                try:
+                    return self._patch(cur, pending, rev)
+                except Exception as e:  # the store is the truth: a failed patch costs a full load, not an error
+                    log.warning("incremental refresh failed (%s); reloading the graph index", e)
+            self._index = GraphIndex.load(self.graph, device=self.device)
+            self._exact = None
+            self.last_refresh = {"kind": "full", "revision": self._index.revision,
+                                 "seconds": self._index.load_seconds}
             return self._index
+
+    def _patch(self, cur: GraphIndex, pending, rev: int) -> GraphIndex:
+        from .graph_refresh import refresh
+
+        written: set[str] = set()
+        deleted: set[str] = set()
+        for _, kind, ids in pending:  # in order: a document written then deleted ends up deleted
+            for d in ids:
+                (written if kind == "write" else deleted).add(d)
+                (deleted if kind == "write" else written).discard(d)
+        new, delta = refresh(cur, self.graph, written, deleted, rev)
+        exact = self._exact
+        if exact is not None and exact.revision == cur.revision:
+            try:
+                exact = self._patch_exact(exact, delta, new)
+            except Exception as e:
+                log.warning("resident vectors not patched (%s); they reload on next use", e)
+                exact = None
+        self._index, self._exact = new, (exact if exact is not None and exact.revision == rev else None)
+        self.last_refresh = {"kind": "incremental", "revision": rev, "seconds": new.load_seconds,
+                             "documents_written": len(written), "documents_deleted": len(deleted),
+                             "chunks_added": len(delta.new_chunk_ids), "entities_added": len(delta.new_entity_ids),
+                             "entities_removed": len(delta.removed_entities), "entities_touched": delta.touched_entities,
+                             "edges_read": delta.edges_read}
+        return new
+
+    def _patch_exact(self, ex: "_Exact", delta, idx: GraphIndex) -> "_Exact":
+        ids, vecs, _ = self.vectors.get_vectors("chunks", delta.new_chunk_ids) if delta.new_chunk_ids else ([], None, [])
+        got = dict(zip(ids, vecs)) if ids else {}
+        dim = ex.chunks._m.shape[1]
+        new_mat = np.zeros((len(delta.new_chunk_ids), dim), dtype=np.float32)
+        have = np.zeros(len(delta.new_chunk_ids), dtype=bool)
+        for j, cid in enumerate(delta.new_chunk_ids):
+            if cid in got:
+                new_mat[j], have[j] = got[cid], True
+        chunks = ex.chunks.patched(delta.keep_chunks, delta.new_chunk_ids, new_mat)
+        present = np.concatenate([ex.chunk_present[delta.keep_chunks], have])
+        known = set(ex.entities.ids)
+        keep_e = np.asarray([i for i, e in enumerate(ex.entities.ids) if e not in delta.removed_entities], dtype=np.int64)
+        fresh = [e for e in delta.new_entity_ids if e not in known]
+        eids, evecs, etenants = self.vectors.get_vectors("entities", fresh) if fresh else ([], None, [])
+        entities = ex.entities.patched(keep_e, eids, evecs if eids else np.zeros((0, dim), dtype=np.float32))
+        tenants = np.concatenate([ex.entity_tenants[keep_e], np.asarray(etenants, dtype=object)])
+        return _Exact(chunks, present, entities, tenants, idx.revision)
+
+    # -- pipeline listener: what this process changed, so index() can patch instead of reloading ----------
+    def documents_written(self, docs, chunks, extraction) -> None:
+        self._note("write", [d.id for d in docs])
+
+    def document_deleted(self, doc_id: str) -> None:
+        self._note("delete", [doc_id])
+
+    def _note(self, kind: str, doc_ids: list[str]) -> None:
+        """Each completed write or delete bumps the revision once; the revision read here, right after, lets
+        index() check that the changes it knows of are all there is (no gap means no other writer)."""
+        try:
+            rev: int | None = self.graph.revision()
+        except Exception as e:
+            log.warning("revision not read after %s (%s); the graph index will reload whole", kind, e)
+            rev = None
+        with self._lock:
+            self._pending.append((rev, kind, list(doc_ids)))
 
     def invalidate(self) -> None:
         with self._lock:
             self._index = None
             self._exact = None
+            self._pending = []
 
     def exact_indexes(self, idx: GraphIndex) -> "_Exact":
         """Chunk and entity vectors resident in memory (or on the GPU), in the graph index's order; loaded
-        with the index and dropped with it when the store's revision moves."""
+        with the index, patched with it after this process's ingests and deletes, dropped on a full reload."""
         with self._lock:
-            if self._exact is None:
-                t = time.perf_counter()
-                ids, vecs, _ = self.vectors.export_vectors("chunks")
-                pos = {cid: i for i, cid in enumerate(ids)}
-                dim = vecs.shape[1] if len(vecs) else self.embedder.dim
-                mat = np.zeros((idx.n_chunks, dim), dtype=np.float32)
-                have = np.zeros(idx.n_chunks, dtype=bool)
-                for j, cid in enumerate(idx.chunk_ids):
-                    i = pos.get(cid)
-                    if i is not None:
-                        mat[j], have[j] = vecs[i], True
-                eids, evecs, etenants = self.vectors.export_vectors("entities")
-                self._exact = _Exact(ExactIndex(list(idx.chunk_ids), mat, self.device), have,
-                                     ExactIndex(eids, evecs, self.device), np.asarray(etenants, dtype=object))
-                log.info("exact index: %d chunk and %d entity vectors in %.2fs", int(have.sum()), len(eids),
-                         time.perf_counter() - t)
-            return self._exact
+            if self._exact is not None and self._exact.revision == idx.revision:
+                return self._exact
+            t = time.perf_counter()
+            ids, vecs, _ = self.vectors.export_vectors("chunks")
+            pos = {cid: i for i, cid in enumerate(ids)}
+            dim = vecs.shape[1] if len(vecs) else self.embedder.dim
+            mat = np.zeros((idx.n_chunks, dim), dtype=np.float32)
+            have = np.zeros(idx.n_chunks, dtype=bool)
+            for j, cid in enumerate(idx.chunk_ids):
+                i = pos.get(cid)
+                if i is not None:
+                    mat[j], have[j] = vecs[i], True
+            eids, evecs, etenants = self.vectors.export_vectors("entities")
+            if not len(evecs):
+                evecs = np.zeros((0, dim), dtype=np.float32)
+            exact = _Exact(ExactIndex(list(idx.chunk_ids), mat, self.device), have,
+                           ExactIndex(eids, evecs, self.device), np.asarray(etenants, dtype=object), idx.revision)
+            log.info("exact index: %d chunk and %d entity vectors in %.2fs", int(have.sum()), len(eids),
+                     time.perf_counter() - t)
+            if idx is self._index:  # a search still on an older index gets its own, uncached
+                self._exact = exact
+            return exact
 
     def search(self, query: str, mode: str = "hybrid", top_k: int = 5,
                filters: dict[str, Any] | None = None) -> RetrievalResult:
@@ -358,6 +442,7 @@ class _Exact:
     chunk_present: np.ndarray  # False where a graph chunk has no vector (masked out of every search)
     entities: ExactIndex
     entity_tenants: np.ndarray
+    revision: int = -1  # the graph index revision these rows line up with
 
 
 def _allowed(idx: GraphIndex, filters):

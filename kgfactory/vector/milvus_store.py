@@ -292,6 +292,21 @@ class MilvusVectorStore:
         mat = np.asarray(vecs, dtype=np.float32) if vecs else np.zeros((0, self._dim or 0), dtype=np.float32)
         return ids, mat, tenants
 
+    def get_vectors(self, kind: str, ids: Sequence[str]) -> tuple[list[str], np.ndarray, list[str]]:
+        """(id, vector, tenant) of those `ids` that are stored, in the order found."""
+        name = {"chunks": CHUNKS, "entities": ENTITIES}.get(kind, kind)
+        ids = list(dict.fromkeys(ids))
+        out_ids, vecs, tenants = [], [], []
+        for i in range(0, len(ids), _BATCH):
+            rows = self._call("get", self.client.get, name, ids=ids[i:i + _BATCH],
+                              output_fields=["id", "tenant", "vector"])
+            for r in rows:
+                out_ids.append(r["id"])
+                tenants.append(r.get("tenant") or "")
+                vecs.append(r["vector"])
+        mat = np.asarray(vecs, dtype=np.float32) if vecs else np.zeros((0, self._dim or 0), dtype=np.float32)
+        return out_ids, mat, tenants
+
     def count(self, kind: str) -> int:
         name = {"chunks": CHUNKS, "entities": ENTITIES}.get(kind, kind)
         if name not in self._call("list_collections", self.client.list_collections):
