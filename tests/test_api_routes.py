@@ -85,6 +85,10 @@ def test_delete_document_own_tenant_only(api):
     job = wait_job(c, r.json()["id"], k["a_ingester"])
     assert job["run"]["documents_added"] == 1
     doc = next(d for d in docs_of(api, "a_reader") if d["title"] == "Throwaway")
+    ask = {"question": "What does Zorblax Industries make?", "top_k": 3}
+    r = c.post("/v1/query", json=ask, headers=h(k["a_reader"]))  # the live index has it, patched in
+    assert doc["id"] in {ch["doc_id"] for ch in r.json()["chunks"]}
+    assert c.get("/readyz").json()["checks"]["graph"]["detail"]["index"]["kind"] == "incremental"
     # globex cannot delete it, and a reader may not delete at all
     r = c.delete(f"/v1/documents/{doc['id']}", headers=h(k["b_admin"]))
     assert r.status_code == 404
@@ -94,6 +98,7 @@ def test_delete_document_own_tenant_only(api):
     r = c.delete(f"/v1/documents/{doc['id']}", headers=h(k["a_ingester"]))
     assert r.status_code == 200 and r.json()["deleted"] and r.json()["chunks"] >= 1
     assert c.get(f"/v1/documents/{doc['id']}", headers=h(k["a_reader"])).status_code == 404
+    assert doc["id"] not in {ch["doc_id"] for ch in c.post("/v1/query", json=ask, headers=h(k["a_reader"])).json()["chunks"]}
     assert c.delete(f"/v1/documents/{doc['id']}", headers=h(k["a_ingester"])).status_code == 404
 
 
@@ -340,6 +345,8 @@ def test_health_ready_metrics_and_request_ids(api):
     r = c.get("/readyz")
     assert r.status_code == 200 and r.json()["checks"]["graph"]["ok"] and r.json()["checks"]["vectors"]["ok"]
     c.post("/v1/query", json={"question": QUESTION}, headers=h(api["keys"]["a_reader"]))
+    graph = c.get("/readyz").json()["checks"]["graph"]["detail"]  # a query brings the index up to the revision
+    assert graph["index"]["kind"] in ("full", "incremental") and graph["index"]["revision"] == graph["revision"]
     m = c.get("/metrics").text
     assert 'kgf_http_request_duration_seconds_count{method="POST",route="/v1/query",status="200"}' in m
     assert 'kgf_retrieval_stage_seconds_count{stage="embed"}' in m

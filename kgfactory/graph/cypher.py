@@ -213,9 +213,13 @@ MATCH (a:Entity {id: id})-[r]->(b:Entity)
 RETURN a.id AS source_id, b.id AS target_id, type(r) AS type, r.weight AS weight
 """
 
+# WITH b fences the index lookup: without it FalkorDB pushes the NOT filter down and label-scans every
+# entity (measured 116 ms vs 1.7 ms at 20k chunks)
 EXPORT_EDGES_TO = """
 UNWIND $ids AS id
-MATCH (a:Entity)-[r]->(b:Entity {id: id})
+MATCH (b:Entity {id: id})
+WITH b
+MATCH (a:Entity)-[r]->(b)
 WHERE NOT a.id IN $ids
 RETURN a.id AS source_id, b.id AS target_id, type(r) AS type, r.weight AS weight
 """

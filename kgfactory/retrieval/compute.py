@@ -160,7 +160,11 @@ class ExactIndex:
         out = ExactIndex.__new__(ExactIndex)
         out.ids = [self.ids[i] for i in keep] + list(new_ids)
         out.device = self.device
-        kept = self._m[torch.as_tensor(np.asarray(keep, dtype=np.int64), device=self.device)]
+        keep = np.asarray(keep, dtype=np.int64)
+        if len(keep) == len(self.ids) and (keep == np.arange(len(keep))).all():
+            kept = self._m  # nothing dropped: no gather (torch.cat below still copies, the old index stays intact)
+        else:
+            kept = self._m[torch.as_tensor(keep, device=self.device)]
         if not len(new_ids):
             out._m = kept
             return out

@@ -37,7 +37,8 @@ def readyz(request: Request):
     svc = st.services
     checks = {
         "models": {"ok": st.ready, **({"error": st.warmup_error} if st.warmup_error else {})},
-        "graph": _check(lambda: {"revision": svc.graph.revision()}),
+        # the retriever's graph index: its revision and how it last caught up (incremental patch or full load)
+        "graph": _check(lambda: {"revision": svc.graph.revision(), "index": dict(svc.retriever.last_refresh)}),
         "vectors": _check(lambda: {"chunks": svc.vectors.count("chunks")}),
     }
     llm = getattr(svc, "llm", None)
