@@ -56,14 +56,14 @@ def refresh(old: GraphIndex, graph, written: set[str], deleted: set[str], revisi
 
     idx = GraphIndex(revision=revision, device=old.device)
     keep_c = np.flatnonzero(~drop)
-    _copy_chunks(old, idx, keep_c)
+    _copy_rows(old, idx, keep_c, _CHUNK_ROWS, "c_pos")
     keep_e = np.ones(old.n_entities, dtype=bool)
     for eid in removed:
         keep_e[old.e_pos[eid]] = False
     kept_e = np.flatnonzero(keep_e)
     remap = np.full(old.n_entities, -1, dtype=np.int64)
     remap[kept_e] = np.arange(len(kept_e))
-    _copy_entities(old, idx, kept_e)
+    _copy_rows(old, idx, kept_e, _ENTITY_ROWS, "e_pos")
     renamed = _update_entities(idx, entity_rows)
     new_entity_ids = [eid for eid in entity_rows if eid not in idx.e_pos]
     for eid in new_entity_ids:
@@ -115,28 +115,17 @@ def refresh(old: GraphIndex, graph, written: set[str], deleted: set[str], revisi
     return idx, delta
 
 
-def _copy_chunks(old: GraphIndex, idx: GraphIndex, keep: np.ndarray) -> None:
-    if len(keep) == old.n_chunks:
-        idx.chunk_ids, idx.chunk_doc = list(old.chunk_ids), list(old.chunk_doc)
-        idx.chunk_tenant, idx.chunk_tags, idx.c_pos = list(old.chunk_tenant), list(old.chunk_tags), dict(old.c_pos)
-        return
-    idx.chunk_ids = [old.chunk_ids[i] for i in keep]
-    idx.chunk_doc = [old.chunk_doc[i] for i in keep]
-    idx.chunk_tenant = [old.chunk_tenant[i] for i in keep]
-    idx.chunk_tags = [old.chunk_tags[i] for i in keep]
-    idx.c_pos = {cid: i for i, cid in enumerate(idx.chunk_ids)}
+_CHUNK_ROWS = ("chunk_ids", "chunk_doc", "chunk_tenant", "chunk_tags")
+_ENTITY_ROWS = ("entity_ids", "entity_names", "entity_labels", "entity_aliases")
 
 
-def _copy_entities(old: GraphIndex, idx: GraphIndex, keep: np.ndarray) -> None:
-    if len(keep) == old.n_entities:
-        idx.entity_ids, idx.entity_names = list(old.entity_ids), list(old.entity_names)
-        idx.entity_labels, idx.entity_aliases, idx.e_pos = list(old.entity_labels), list(old.entity_aliases), dict(old.e_pos)
-        return
-    idx.entity_ids = [old.entity_ids[i] for i in keep]
-    idx.entity_names = [old.entity_names[i] for i in keep]
-    idx.entity_labels = [old.entity_labels[i] for i in keep]
-    idx.entity_aliases = [old.entity_aliases[i] for i in keep]
-    idx.e_pos = {eid: i for i, eid in enumerate(idx.entity_ids)}
+def _copy_rows(old: GraphIndex, idx: GraphIndex, keep: np.ndarray, fields: tuple[str, ...], pos: str) -> None:
+    """Copy the per-row lists named in `fields` (ids first), keeping rows `keep`, and the id -> position map."""
+    whole = len(keep) == len(getattr(old, fields[0]))
+    for f in fields:
+        col = getattr(old, f)
+        setattr(idx, f, list(col) if whole else [col[i] for i in keep])
+    setattr(idx, pos, dict(getattr(old, pos)) if whole else {x: i for i, x in enumerate(getattr(idx, fields[0]))})
 
 
 def _update_entities(idx: GraphIndex, rows: dict[str, dict]) -> dict[int, set[str]]:
