@@ -1,7 +1,7 @@
 """The benchmark suite in one command.
 
     python -m bench all [--quick]          every benchmark (full by default; --quick = CI-sized, JSON only)
-    python -m bench quality|ingest|query|device [options of that benchmark]
+    python -m bench quality|ingest|query|device|answer [options of that benchmark]
 
 Full runs write bench/results/<name>.json, their BENCHMARKS.md sections (machine, date, commit, command) and
 bench/results/scaling.png. Quick runs write bench/results/quick_<name>.json and leave BENCHMARKS.md alone, so a
@@ -17,6 +17,7 @@ SUITE = {
     "ingest": ("bench.ingest", "passages/s per stage, graph vs vector-only"),
     "query": ("bench.query", "p50/p95 per stage at 2k/20k/200k chunks, load time, scaling plot"),
     "device": ("bench.device", "embedding throughput, PPR over 1M+ edges, CPU vs GPU"),
+    "answer": ("bench.answer", "extractive answers: gold quoted, answer-step ms per max_embedded"),
 }
 
 

@@ -46,7 +46,15 @@ def test_device_bench_quick(tmp_path):
         assert "not measured yet" in md
 
 
+def test_answer_bench_quick(tmp_path):
+    _run(tmp_path, "answer", "--quick", "--questions", "2", "--max-embedded", "0", "2")
+    r = json.loads((tmp_path / "results" / "quick_answer.json").read_text())
+    assert r["questions"] == 2 and set(r["settings"]) == {"0", "2"}
+    assert all(s["p50_ms"] > 0 and 0 <= s["answer_has_gold"] <= 2 for s in r["settings"].values())
+    assert 0 <= r["top5_chunks_have_gold"] <= 2
+
+
 def test_bench_help_lists_the_suite(tmp_path):
     out = _run(tmp_path, "--help").stdout
-    for name in ("all", "quality", "ingest", "query", "device", "--quick"):
+    for name in ("all", "quality", "ingest", "query", "device", "answer", "--quick"):
         assert name in out

@@ -82,6 +82,31 @@ def test_answer_cites_sentences_that_are_in_the_source(make_services, sample_dir
     assert set(ans.timings) >= {"embed", "vector_search", "graph_traversal", "enrich", "answer", "total"}
 
 
+def test_answer_embeds_only_the_best_candidates_when_capped(make_services, sample_dir):
+    """The cap cuts what the answer step embeds (the real model, counted), never the citations' validity."""
+    from kgfactory.retrieval.answer import ExtractiveAnswerer, sentences
+
+    svc = make_services()
+    svc.pipeline.ingest([str(sample_dir)])
+    res = svc.retriever.search("Who founded Helios Robotics?", top_k=5)
+    n_cands = sum(len(sentences(c.text)) for c in res.chunks)
+    seen: list[int] = []
+
+    class Counting:
+        dim = svc.embedder.dim
+
+        def embed(self, texts, **kw):
+            seen.append(len(texts))
+            return svc.embedder.embed(texts, **kw)
+
+    full = ExtractiveAnswerer(Counting(), max_embedded=None).answer(res)
+    capped = ExtractiveAnswerer(Counting(), max_embedded=2).answer(res)
+    assert seen[0] == n_cands + 1 and n_cands > 2 + len(res.chunks)
+    assert seen[1] <= 2 + len(res.chunks) + 1  # the question, the best two, each chunk's best
+    assert "Marie Dubois" in capped.text and "Marie Dubois" in full.text
+    assert {c.chunk_id for c in capped.citations} <= {c.id for c in res.chunks}
+
+
 def test_deleted_document_leaves_every_mode(two_hop):
     doc_id = next(c.doc_id for c in two_hop.retriever.search(QUESTION, mode="hybrid", top_k=5).chunks if c.title == "Helios")
     two_hop.pipeline.delete(doc_id)
