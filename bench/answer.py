@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import bench_data, header, save_json, write_section
+from bench.common import bench_data, header, publish
 from bench.retrieval import quick_subset
 
 
@@ -83,11 +83,7 @@ def main(argv=None) -> dict:
     cmd = "python -m bench.answer" + (" --quick" if args.quick else f" --questions {args.questions} --max-embedded "
                                       + " ".join(map(str, args.max_embedded)))
     out = {**header(cmd), "ingest_s_this_run": round(ingest_s, 1), **res}
-    save_json(args.out, out)
-    if not args.no_write:
-        write_section("answer", _markdown(out))
-    print(json.dumps(out, indent=2))
-    return out
+    return publish(out, args.out, "answer", _markdown, write=not args.no_write)
 
 
 def _markdown(r: dict) -> str:

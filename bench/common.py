@@ -70,3 +70,13 @@ def write_section(name: str, markdown: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     BENCHMARKS_MD.write_text(text)
+
+
+def publish(out: dict, json_name: str, section: str, render, write: bool = True) -> dict:
+    """The end of every benchmark: JSON under bench/results, the BENCHMARKS.md section (unless told not to),
+    the figures on stdout."""
+    save_json(json_name, out)
+    if write:
+        write_section(section, render(out))
+    print(json.dumps(out, indent=2, default=str))
+    return out

@@ -18,7 +18,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-from bench.common import RESULTS, bench_data, header, save_json, write_section
+from bench.common import RESULTS, bench_data, header, publish
 
 
 def clustered_graph(n_edges: int, seed: int = 0):
@@ -134,11 +134,7 @@ def main(argv=None) -> dict:
         sizes = json.loads(qpath.read_text()).get("sizes", {})
         if "20000" in sizes:
             out["batched_queries"] = {"chunks": 20000, "cpu": sizes["20000"]["batched_exact"]["queries_per_s"]}
-    save_json(args.out, out)
-    if not args.no_write:
-        write_section("device", _markdown(out))
-    print(json.dumps(out, indent=2))
-    return out
+    return publish(out, args.out, "device", _markdown, write=not args.no_write)
 
 
 def _markdown(r: dict) -> str:

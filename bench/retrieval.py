@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import bench_data, header, save_json, write_section
+from bench.common import bench_data, header, publish, write_section
 
 MODES = ("vector", "graph", "hybrid")
 
@@ -172,11 +172,8 @@ def main(argv=None) -> dict:
     cmd = "python -m bench.retrieval" + (f" --dataset {args.dataset}" if args.dataset != "both" else "") + (
         f" --questions {args.questions}" if args.questions else "")
     out = {**header(cmd), "results": results}
-    save_json("quick_retrieval" if args.quick else "retrieval", out)
-    if not args.no_write:
-        write_section("retrieval", _markdown(out))
-    print(json.dumps(out, indent=2))
-    return out
+    return publish(out, "quick_retrieval" if args.quick else "retrieval", "retrieval", _markdown,
+                   write=not args.no_write)
 
 
 def _markdown(r: dict) -> str:
