@@ -111,14 +111,13 @@ class Retriever:
                 (written if kind == "write" else deleted).add(d)
                 (deleted if kind == "write" else written).discard(d)
         new, delta = refresh(cur, self.graph, written, deleted, rev)
-        exact = self._exact
-        if exact is not None and exact.revision == cur.revision:
+        exact = None  # resident vectors follow only when they lined up with the old index
+        if self._exact is not None and self._exact.revision == cur.revision:
             try:
-                exact = self._patch_exact(exact, delta, new)
+                exact = self._patch_exact(self._exact, delta, new)
             except Exception as e:
                 log.warning("resident vectors not patched (%s); they reload on next use", e)
-                exact = None
-        self._index, self._exact = new, (exact if exact is not None and exact.revision == rev else None)
+        self._index, self._exact = new, exact
         self.last_refresh = {"kind": "incremental", "revision": rev, "seconds": new.load_seconds,
                              "documents_written": len(written), "documents_deleted": len(deleted),
                              "chunks_added": len(delta.new_chunk_ids), "entities_added": len(delta.new_entity_ids),
@@ -127,14 +126,9 @@ class Retriever:
         return new
 
     def _patch_exact(self, ex: "_Exact", delta, idx: GraphIndex) -> "_Exact":
-        ids, vecs, _ = self.vectors.get_vectors("chunks", delta.new_chunk_ids) if delta.new_chunk_ids else ([], None, [])
-        got = dict(zip(ids, vecs)) if ids else {}
         dim = ex.chunks._m.shape[1]
-        new_mat = np.zeros((len(delta.new_chunk_ids), dim), dtype=np.float32)
-        have = np.zeros(len(delta.new_chunk_ids), dtype=bool)
-        for j, cid in enumerate(delta.new_chunk_ids):
-            if cid in got:
-                new_mat[j], have[j] = got[cid], True
+        ids, vecs, _ = self.vectors.get_vectors("chunks", delta.new_chunk_ids) if delta.new_chunk_ids else ([], None, [])
+        new_mat, have = _in_order(delta.new_chunk_ids, ids, vecs, dim)
         chunks = ex.chunks.patched(delta.keep_chunks, delta.new_chunk_ids, new_mat)
         present = np.concatenate([ex.chunk_present[delta.keep_chunks], have])
         known = set(ex.entities.ids)
@@ -177,14 +171,8 @@ class Retriever:
                 return self._exact
             t = time.perf_counter()
             ids, vecs, _ = self.vectors.export_vectors("chunks")
-            pos = {cid: i for i, cid in enumerate(ids)}
             dim = vecs.shape[1] if len(vecs) else self.embedder.dim
-            mat = np.zeros((idx.n_chunks, dim), dtype=np.float32)
-            have = np.zeros(idx.n_chunks, dtype=bool)
-            for j, cid in enumerate(idx.chunk_ids):
-                i = pos.get(cid)
-                if i is not None:
-                    mat[j], have[j] = vecs[i], True
+            mat, have = _in_order(idx.chunk_ids, ids, vecs, dim)
             eids, evecs, etenants = self.vectors.export_vectors("entities")
             if not len(evecs):
                 evecs = np.zeros((0, dim), dtype=np.float32)
@@ -443,6 +431,19 @@ class _Exact:
     entities: ExactIndex
     entity_tenants: np.ndarray
     revision: int = -1  # the graph index revision these rows line up with
+
+
+def _in_order(wanted: list[str], ids: list[str], vecs, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The vectors of `wanted`, in that order, from (ids, vecs) as a store returned them; a row without a vector
+    stays zero and is marked absent."""
+    pos = {cid: i for i, cid in enumerate(ids)}
+    mat = np.zeros((len(wanted), dim), dtype=np.float32)
+    have = np.zeros(len(wanted), dtype=bool)
+    for j, cid in enumerate(wanted):
+        i = pos.get(cid)
+        if i is not None:
+            mat[j], have[j] = vecs[i], True
+    return mat, have
 
 
 def _allowed(idx: GraphIndex, filters):
