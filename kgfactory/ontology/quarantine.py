@@ -76,15 +76,17 @@ class Quarantine:
                 db.executemany(sql, vals)
             return db.total_changes - before
 
-    def add_violations(self, violations: Sequence, doc_of: dict[str, str], tenant: str, ontology_version: str) -> int:
-        """Edges the extractor refused (types.RelationViolation), one row per supporting chunk."""
+    def add_violations(self, violations: Sequence, doc_of: dict[str, str], tenant: str, ontology_version: str,
+                       origin: str = "ingest") -> int:
+        """Edges the extractor (or an RDF import: origin "import") refused (types.RelationViolation), one row per
+        supporting chunk."""
         rows = []
         for v in violations:
             for cid in v.chunk_ids or [""]:
                 rows.append({"kind": "edge", "tenant": tenant, "doc_id": doc_of.get(cid, ""), "chunk_id": cid,
                              "source_id": v.source_id, "source_name": v.source_name, "source_class": v.source_class,
                              "type": v.type, "target_id": v.target_id, "target_name": v.target_name,
-                             "target_class": v.target_class, "reason": v.reason, "origin": "ingest",
+                             "target_class": v.target_class, "reason": v.reason, "origin": origin,
                              "ontology_version": ontology_version})
         return self.add(rows)
 

@@ -189,13 +189,8 @@ class RdfImporter:
             svc.vectors.ensure(svc.embedder.dim)
             svc.vectors.upsert_entities(entities, vecs)
             svc.vectors.refresh()
-        if violations and svc.quarantine is not None:
-            rows = [{"kind": "edge", "tenant": tenant, "doc_id": "", "chunk_id": v.chunk_ids[0],
-                     "source_id": v.source_id, "source_name": v.source_name, "source_class": v.source_class,
-                     "type": v.type, "target_id": v.target_id, "target_name": v.target_name,
-                     "target_class": v.target_class, "reason": v.reason, "origin": "import",
-                     "ontology_version": self.onto.version} for v in violations]
-            svc.quarantine.add(rows)
+        if violations and svc.quarantine is not None:  # no document: doc_id stays empty, chunk_id is the run
+            svc.quarantine.add_violations(violations, {}, tenant, self.onto.version, origin="import")
         rep.entities, rep.relations, rep.quarantined = len(entities), len(relations), len(violations)
         rep.seconds = round(time.perf_counter() - t0, 3)
         svc.graph.record_run(IngestRun(id=run_id, extractor="rdf-import", ontology_version=self.onto.version,
