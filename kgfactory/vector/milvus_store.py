@@ -70,6 +70,11 @@ def build_filter(filters: dict[str, Any] | None, kind: str) -> str:
     return " and ".join(parts)
 
 
+def _collection(kind: str) -> str:
+    """'chunks' / 'entities' to the collection name; a collection name passes through."""
+    return {"chunks": CHUNKS, "entities": ENTITIES}.get(kind, kind)
+
+
 class MilvusVectorStore:
     """Chunk and entity collections in one Milvus (Lite file or server)."""
 
@@ -270,7 +275,7 @@ class MilvusVectorStore:
 
     def export_vectors(self, kind: str, batch_size: int = 4096) -> tuple[list[str], np.ndarray, list[str]]:
         """Every stored (id, vector, tenant) of `kind` ('chunks' or 'entities'): for the exact resident index."""
-        name = {"chunks": CHUNKS, "entities": ENTITIES}.get(kind, kind)
+        name = _collection(kind)
         if name not in self._call("list_collections", self.client.list_collections):
             return [], np.zeros((0, self._dim or 0), dtype=np.float32), []
         ids, vecs, tenants = [], [], []
@@ -294,7 +299,7 @@ class MilvusVectorStore:
 
     def get_vectors(self, kind: str, ids: Sequence[str]) -> tuple[list[str], np.ndarray, list[str]]:
         """(id, vector, tenant) of those `ids` that are stored, in the order found."""
-        name = {"chunks": CHUNKS, "entities": ENTITIES}.get(kind, kind)
+        name = _collection(kind)
         ids = list(dict.fromkeys(ids))
         out_ids, vecs, tenants = [], [], []
         for i in range(0, len(ids), _BATCH):
@@ -308,7 +313,7 @@ class MilvusVectorStore:
         return out_ids, mat, tenants
 
     def count(self, kind: str) -> int:
-        name = {"chunks": CHUNKS, "entities": ENTITIES}.get(kind, kind)
+        name = _collection(kind)
         if name not in self._call("list_collections", self.client.list_collections):
             return 0
         rows = self._call("query", self.client.query, name, filter="", output_fields=["count(*)"])
