@@ -50,17 +50,8 @@ class EmbeddedFalkorDB:
         server replays its append-only file, or None."""
         if not self.sock.exists():
             return None
-        s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-        s.settimeout(2)
-        try:
-            s.connect(str(self.sock))
-            s.sendall(b"*1\r\n$4\r\nPING\r\n")
-            reply = s.recv(16)
-            return "pong" if reply.startswith(b"+PONG") else "loading" if reply.startswith(b"-LOADING") else None
-        except OSError:
-            return None
-        finally:
-            s.close()
+        reply = _raw(self.sock, b"*1\r\n$4\r\nPING\r\n", 16, timeout=2)
+        return "pong" if reply.startswith(b"+PONG") else "loading" if reply.startswith(b"-LOADING") else None
 
     def start(self) -> Path:
         """Return the socket path of a running server, starting one if none answers."""
@@ -168,24 +159,18 @@ class EmbeddedFalkorDB:
 def _send_shutdown(sock: Path) -> None:
     """Send SHUTDOWN on a raw socket: the reply only comes once the process has exited, and redis-py would
     retry with backoff; we wait for the socket file to vanish instead (see stop)."""
-    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    s.settimeout(2)
-    try:
-        s.connect(str(sock))
-        s.sendall(b"*1\r\n$8\r\nSHUTDOWN\r\n")
-    except OSError as e:
-        log.debug("shutdown: %s", e)
-    finally:
-        s.close()
+    _raw(sock, b"*1\r\n$8\r\nSHUTDOWN\r\n", 0, timeout=2)
 
 
-def _raw(sock: Path, command: bytes, size: int = 256) -> bytes:
-    """One raw command on the socket; b'' on any socket error."""
+def _raw(sock: Path, command: bytes, size: int = 256, timeout: float = 5.0) -> bytes:
+    """One raw command on the socket (size 0: send only, read no reply); b'' on any socket error."""
     s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    s.settimeout(5)
+    s.settimeout(timeout)
     try:
         s.connect(str(sock))
         s.sendall(command)
+        if size <= 0:
+            return b""
         out = s.recv(size)
         if out.startswith(b"$"):  # bulk reply: read the rest
             n = int(out[1:out.index(b"\r\n")])
