@@ -172,8 +172,6 @@ MATCH (c:Chunk)-[:MENTIONS]->(e:Entity) WHERE c.id IN $ids
 RETURN c.id AS chunk_id, e.id AS id, e.name AS name, e.label AS label
 """
 
-GET_ENTITIES = "MATCH (e:Entity) WHERE e.id IN $ids RETURN e.id AS id, e.name AS name, e.label AS label, e.aliases AS aliases"
-
 EXPORT_CHUNKS = """
 MATCH (d:Document)-[:HAS_CHUNK]->(c:Chunk)
 WHERE d.status = 'complete' AND ($tenant IS NULL OR d.tenant = $tenant)
