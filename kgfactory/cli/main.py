@@ -14,13 +14,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import KGFError
+from .options import DataDir
 
 app = typer.Typer(help="kgfactory: GraphRAG over a semantic layer, offline by default.", no_args_is_help=True,
                   add_completion=False)
 console = Console()
 err = Console(stderr=True)
 
-DataDir = typer.Option(None, "--data-dir", "-d", help="Data directory (default: $KGF_DATA_DIR or ./kgf-data).")
 
 
 def sample_dir() -> Path:

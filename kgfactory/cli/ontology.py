@@ -11,19 +11,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .options import DataDir, services
+from .rdf_io import export
+
 console = Console()
 err = Console(stderr=True)
 
 ontology_app = typer.Typer(help="The OWL ontology that shapes the graph: load, show, violations, SHACL validation.",
                            no_args_is_help=True)
-DataDir = typer.Option(None, "--data-dir", "-d", help="Data directory (default: $KGF_DATA_DIR or ./kgf-data).")
 SPARQL_FORMATS = ("table", "json", "xml", "csv", "tsv", "turtle", "ntriples")
-
-
-def _services(data_dir):
-    from .main import services
-
-    return services(data_dir)
 
 
 def sparql(
@@ -41,7 +37,7 @@ def sparql(
         err.print(f"[red]error:[/red] --format must be one of {', '.join(SPARQL_FORMATS)}")
         raise typer.Exit(2)
     text = sys.stdin.read() if query == "-" else query
-    with _services(data_dir) as svc:
+    with services(data_dir) as svc:
         res = svc.rdf.query(text, tenant=tenant, timeout_s=timeout, max_rows=limit)
         if fmt == "table":
             if res.kind in ("construct", "describe"):
@@ -92,7 +88,7 @@ def show(data_dir: Optional[Path] = DataDir, as_json: bool = typer.Option(False,
     """The ontology in force: version, source, class hierarchy, object properties with domain and range."""
     from ..ontology.evolution import read_graph_config
 
-    with _services(data_dir) as svc:
+    with services(data_dir) as svc:
         o = svc.ontology
         cfg = read_graph_config(svc.graph)
     if as_json:
@@ -147,7 +143,7 @@ def load(
     if migrate and quarantine:
         err.print("[red]error:[/red] choose one of --migrate and --quarantine")
         raise typer.Exit(2)
-    with _services(data_dir) as svc:
+    with services(data_dir) as svc:
         new = load_ontology(file)  # OntologyError (file, line, reason) -> exit 2, previous ontology stays
         report = check_change(svc.graph, svc.ontology, new)
         if not report.fits and not (migrate or quarantine):
@@ -203,7 +199,7 @@ def violations(
     as_json: bool = typer.Option(False, "--json", help="JSON output."),
 ) -> None:
     """Edges (and, after an ontology change, entities) the ontology refused: quarantined, not in the graph."""
-    with _services(data_dir) as svc:
+    with services(data_dir) as svc:
         rows = svc.quarantine.list(tenant=tenant, doc_id=doc, limit=limit)
         total = svc.quarantine.count(tenant=tenant, doc_id=doc)
     if as_json:
@@ -232,7 +228,7 @@ def validate(
     from ..ontology.loader import load_ontology
     from ..ontology.shacl import validate as run
 
-    with _services(data_dir) as svc:
+    with services(data_dir) as svc:
         onto = load_ontology(ontology_file) if ontology_file else None
         report = run(svc.rdf, onto, tenant=tenant)
     if as_json:
@@ -244,17 +240,8 @@ def validate(
         raise typer.Exit(1)
 
 
-@ontology_app.command("export")
-def export(
-    fmt: str = typer.Option("turtle", "--format", "-f", help="turtle, ntriples, nquads, trig or jsonld."),
-    tenant: Optional[str] = typer.Option(None, help="Only this tenant's graph."),
-    doc: Optional[str] = typer.Option(None, "--doc", help="Only what this document contributed."),
-    data_dir: Optional[Path] = DataDir,
-) -> None:
-    """Write the RDF view (entities, relations, provenance) to stdout."""
-    with _services(data_dir) as svc:
-        body = svc.rdf.export(fmt, tenant=tenant, doc_id=doc)
-    sys.stdout.write(body.decode("utf-8"))
+# `kgf ontology export` is `kgf export` (the RDF view out), kept under the ontology commands too
+ontology_app.command("export")(export)
 
 
 def register(app: typer.Typer) -> None:

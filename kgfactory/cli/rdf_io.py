@@ -10,16 +10,11 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from .options import DataDir, services
+
 console = Console()
 err = Console(stderr=True)
-DataDir = typer.Option(None, "--data-dir", "-d", help="Data directory (default: $KGF_DATA_DIR or ./kgf-data).")
 EXPORT_FORMATS = ("turtle", "jsonld", "ntriples", "nquads", "trig")
-
-
-def _services(data_dir):
-    from .main import services
-
-    return services(data_dir)
 
 
 def export(
@@ -34,7 +29,7 @@ def export(
     if fmt not in EXPORT_FORMATS:
         err.print(f"[red]error:[/red] --format must be one of {', '.join(EXPORT_FORMATS)}")
         raise typer.Exit(2)
-    with _services(data_dir) as svc:
+    with services(data_dir) as svc:
         body = svc.rdf.export(fmt, tenant=tenant, doc_id=doc)
     if out is None:
         sys.stdout.write(body.decode("utf-8"))
@@ -55,7 +50,7 @@ def import_(
     relations (domain/range misfits go to the quarantine), all with provenance "imported"."""
     from ..ontology.rdf_import import import_rdf
 
-    with _services(data_dir) as svc:
+    with services(data_dir) as svc:
         rep = import_rdf(svc, file, fmt, tenant)
     if as_json:
         console.print_json(json.dumps(rep.as_dict()))

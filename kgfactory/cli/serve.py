@@ -11,9 +11,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .options import DataDir
+
 console = Console()
 err = Console(stderr=True)
-DataDir = typer.Option(None, "--data-dir", "-d", help="Data directory (default: $KGF_DATA_DIR or ./kgf-data).")
 
 keys_app = typer.Typer(help="API keys: each maps to one tenant and roles (reader, analyst, ingester, admin).",
                        no_args_is_help=True)
