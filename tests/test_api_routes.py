@@ -161,8 +161,12 @@ def test_query_stream_sends_events(api):
     ('[1, 2]', 422, "body"),
 ])
 def test_query_bad_input(api, body, status, needle):
-    r = api["client"].post("/v1/query", content=body, headers={**h(api["keys"]["a_reader"]),
-                                                                "Content-Type": "application/json"})
+    _assert_refused(api, "/v1/query", body, status, needle)
+
+
+def _assert_refused(api, route: str, body: str, status: int, needle: str) -> None:
+    """A raw JSON body the route must refuse with `status`, the message naming `needle`, and a request id."""
+    r = api["client"].post(route, content=body, headers={**h(api["keys"]["a_reader"]), "Content-Type": "application/json"})
     assert r.status_code == status, r.text
     assert needle in r.json()["error"]["message"] and r.json()["error"]["request_id"]
 
@@ -213,10 +217,7 @@ def test_search_returns_retrieval_only_from_own_tenant(api):
     ('{"question": "x", ', 400, "malformed JSON"),
 ])
 def test_search_bad_input(api, body, status, needle):
-    r = api["client"].post("/v1/search", content=body, headers={**h(api["keys"]["a_reader"]),
-                                                                 "Content-Type": "application/json"})
-    assert r.status_code == status, r.text
-    assert needle in r.json()["error"]["message"]
+    _assert_refused(api, "/v1/search", body, status, needle)
     assert api["client"].post("/v1/search", json={"question": QUESTION}).status_code == 401
 
 
