@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.common import bench_data, header, save_json, write_section
+from bench.common import bench_data, header, publish
 
 CORPORA = {"musique": "musique_train_corpus.json", "hotpotqa": "hotpotqa_train_corpus.json"}
 
@@ -97,11 +97,8 @@ def main(argv=None) -> dict:
     result = {**header(cmd), "corpus": args.corpus, "passages": n, "model_load_s": round(load_s, 2),
               "peak_rss_python_mib": round(peak, 1), "vector_only": vec, "graph": full,
               "graph_over_vector_ratio": round(full["wall_s"] / vec["wall_s"], 2)}
-    save_json(f"ingest_{args.corpus}" + (f"_{args.limit}" if args.limit else ""), result)
-    if not args.no_write:
-        write_section(f"ingest-{args.corpus}", _markdown(result))
-    print(json.dumps(result, indent=2))
-    return result
+    return publish(result, f"ingest_{args.corpus}" + (f"_{args.limit}" if args.limit else ""), f"ingest-{args.corpus}",
+                   _markdown, write=not args.no_write)
 
 
 def _markdown(r: dict) -> str:
