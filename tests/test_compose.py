@@ -31,8 +31,10 @@ def test_services_and_profiles(compose):
     assert set(svcs) == {"neo4j", "etcd", "minio", "milvus", "api", "ollama"}
     assert svcs["ollama"]["profiles"] == ["llm"]
     assert all("profiles" not in s for n, s in svcs.items() if n != "ollama")
-    assert svcs["neo4j"]["image"].endswith("neo4j:5.26-community}")
-    assert set(json.loads(_env(svcs["neo4j"])["NEO4J_PLUGINS"])) == {"apoc", "n10s"}
+    # plugins are baked into the image at build time, never downloaded at container start
+    assert svcs["neo4j"]["build"]["context"] == "docker/neo4j"
+    assert svcs["neo4j"]["build"]["args"]["NEO4J_IMAGE"].endswith("neo4j:5.26-community}")
+    assert "NEO4J_PLUGINS" not in _env(svcs["neo4j"])
     assert svcs["milvus"]["command"] == ["milvus", "run", "standalone"]
     assert {"ETCD_ENDPOINTS": "etcd:2379", "MINIO_ADDRESS": "minio:9000"}.items() <= _env(svcs["milvus"]).items()
 
@@ -118,3 +120,30 @@ def test_dockerfile_is_multistage_non_root_offline_and_runs_kgf_serve():
     assert "HEALTHCHECK" in runtime
     ignore = (REPO / ".dockerignore").read_text().split()
     assert {".venv", ".env", ".git"} <= set(ignore)
+
+
+def test_dockerfile_pins_torch_like_the_readme_and_ships_libgomp():
+    text = (REPO / "Dockerfile").read_text()
+    readme_pin = re.search(r"pip install (?:-q )?torch==([\d.]+)", (REPO / "README.md").read_text()).group(1)
+    ci_pin = re.search(r"torch==([\d.]+)", (REPO / ".ci" / "run").read_text()).group(1)
+    assert ci_pin == readme_pin
+    assert re.search(r"^ARG TORCH_VERSION=" + re.escape(readme_pin) + "$", text, re.M)
+    assert re.search(r"pip install [^\n]*torch==\$\{TORCH_VERSION\}", text)
+    assert not re.search(r"pip install [^\n]*\btorch\s*$", text, re.M), "an unpinned torch pulls whatever is newest"
+    runtime = text.split("AS runtime", 1)[1]
+    assert re.search(r"apt-get install[^\n]*\blibgomp1\b", runtime), "falkordb.so needs libgomp1 at run time"
+
+
+def test_neo4j_image_bakes_apoc_and_n10s_at_build_time():
+    text = (REPO / "docker" / "neo4j" / "Dockerfile").read_text()
+    assert re.search(r"^FROM \$\{NEO4J_IMAGE\}", text, re.M)
+    assert re.search(r"^ARG NEO4J_IMAGE=neo4j:5\.26-community$", text, re.M)
+    assert re.search(r"cp /var/lib/neo4j/labs/apoc-\*-core\.jar /plugins/", text)
+    assert re.search(r"^ADD https://github\.com/neo4j-labs/neosemantics/releases/download/\$\{N10S_VERSION\}/"
+                     r"neosemantics-\$\{N10S_VERSION\}\.jar /plugins/$", text, re.M)
+    n10s = re.search(r"^ARG N10S_VERSION=(\d+\.\d+)", text, re.M).group(1)
+    neo = re.search(r"^ARG NEO4J_IMAGE=neo4j:(\d+\.\d+)", text, re.M).group(1)
+    assert n10s == neo, "n10s is released per Neo4j minor version"
+    assert not re.search(r"NEO4J_PLUGINS\s*=", text), "plugins are not downloaded at start"
+    assert "NEO4J_server_directories_plugins=/plugins" in text
+    assert re.search(r"procedures_unrestricted=apoc\.\*,n10s\.\*", text)
