@@ -19,7 +19,7 @@ from ...ingest.parsers import SUPPORTED_SUFFIXES
 from ..auth import Ingester, Reader
 from ..errors import ApiError
 from ..keys import Principal
-from ..schemas import JobView, TextsIngestRequest
+from ..schemas import JobView, PathId, TextsIngestRequest, has_lone_surrogate
 from ..state import audit, get_state
 
 router = APIRouter(tags=["documents and ingest"])
@@ -42,6 +42,9 @@ def _tags(tags: list[str]) -> list[str]:
     for t in tags:
         if not t or len(t) > 100:
             raise ApiError(422, f"tag {t!r}: tags are 1-100 characters")
+        if any(ord(ch) < 32 for ch in t) or has_lone_surrogate(t):
+            raise ApiError(422, f"tag {t.encode('utf-8', 'backslashreplace').decode()!r}: tags hold no control "
+                                "characters or unpaired surrogates")
     return tags
 
 
@@ -110,7 +113,7 @@ def list_jobs(request: Request, p: Principal = Reader):
 
 
 @router.get("/v1/jobs/{job_id}", response_model=JobView)
-def get_job(job_id: str, request: Request, p: Principal = Reader):
+def get_job(job_id: PathId, request: Request, p: Principal = Reader):
     """State, progress (documents processed) and per-file errors of an ingest job."""
     job = get_state(request).jobs.get(job_id)
     if job is None or job.tenant != p.tenant:
@@ -136,13 +139,13 @@ def _own_document(request: Request, p: Principal, doc_id: str) -> dict:
 
 
 @router.get("/v1/documents/{doc_id}")
-def get_document(doc_id: str, request: Request, p: Principal = Reader) -> dict:
+def get_document(doc_id: PathId, request: Request, p: Principal = Reader) -> dict:
     """A document with its chunks (in order) and the entities they mention."""
     return document_detail(get_state(request).services.graph, _own_document(request, p, doc_id))
 
 
 @router.delete("/v1/documents/{doc_id}")
-def delete_document(doc_id: str, request: Request, p: Principal = Ingester) -> dict:
+def delete_document(doc_id: PathId, request: Request, p: Principal = Ingester) -> dict:
     """Remove the document and everything only it contributed (vectors, chunks, mentions, relations, orphans)."""
     st = get_state(request)
     try:
