@@ -197,10 +197,19 @@ class CypherGraphStore:
         return [json.loads(r["body"]) for r in self._rows(Q.LIST_RUNS, {"limit": int(limit)})]
 
     def stats(self) -> dict[str, int]:
+        """Node and relationship counts. Document and Chunk count complete documents only; documents a crash
+        left 'pending' (or a delete 'deleting') and their chunks are counted apart, as "Document (pending)" and
+        "Chunk (pending)", present only when there are some."""
         out = {}
         for label in ("Document", "Chunk", "Entity"):  # KGMeta/IngestRun are bookkeeping, not knowledge
             rows = self._rows(Q.COUNT_LABEL.format(label=Q.label_clause([label])[1:]))
             out[label] = int(rows[0]["n"]) if rows else 0
+        for r in self._rows(Q.COUNT_UNFINISHED_DOCUMENTS):
+            docs, chunks = int(r["documents"]), int(r["chunks"])
+            out["Document"] -= docs
+            out["Chunk"] -= chunks
+            out[f"Document ({r['status']})"] = docs
+            out[f"Chunk ({r['status']})"] = chunks
         for r in self._rows(Q.COUNT_REL_TYPES):
             out[r["type"]] = int(r["n"])
         return out

@@ -21,6 +21,7 @@ from ..errors import ApiError
 from ..keys import Principal
 from ..schemas import JobView, PathId, TextsIngestRequest, has_lone_surrogate
 from ..state import audit, get_state
+from ..uploads import remove_copy
 
 router = APIRouter(tags=["documents and ingest"])
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._()+-]{0,199}$")
@@ -108,7 +109,7 @@ def ingest_texts(req: TextsIngestRequest, request: Request, p: Principal = Inges
 
 @router.get("/v1/jobs", response_model=list[JobView])
 def list_jobs(request: Request, p: Principal = Reader):
-    """This tenant's ingest jobs since the server started."""
+    """This tenant's ingest jobs, oldest first (kept across restarts; the newest KGF_API_JOBS_KEEP finished)."""
     return [_job_view(j) for j in get_state(request).jobs.list(p.tenant)]
 
 
@@ -117,7 +118,8 @@ def get_job(job_id: PathId, request: Request, p: Principal = Reader):
     """State, progress (documents processed) and per-file errors of an ingest job."""
     job = get_state(request).jobs.get(job_id)
     if job is None or job.tenant != p.tenant:
-        raise NotFoundError(f"no ingest job {job_id!r} (jobs are kept in memory until the server restarts)")
+        raise NotFoundError(f"no ingest job {job_id!r} (see GET /v1/jobs; the newest KGF_API_JOBS_KEEP finished "
+                            "jobs of a tenant are kept)")
     return _job_view(job)
 
 
@@ -146,15 +148,19 @@ def get_document(doc_id: PathId, request: Request, p: Principal = Reader) -> dic
 
 @router.delete("/v1/documents/{doc_id}")
 def delete_document(doc_id: PathId, request: Request, p: Principal = Ingester) -> dict:
-    """Remove the document and everything only it contributed (vectors, chunks, mentions, relations, orphans)."""
+    """Remove the document and everything only it contributed (vectors, chunks, mentions, relations, orphans),
+    and the uploaded file it came from once no other document comes from that file."""
     st = get_state(request)
     try:
-        _own_document(request, p, doc_id)
+        doc = _own_document(request, p, doc_id)
         with st.write_lock:
             rep = st.services.pipeline.delete(doc_id)
+            removed = remove_copy(st.services.settings.data_dir, doc, st.services.graph) if rep.found else None
     except Exception as e:
         audit(request, p, "delete", "not_found" if isinstance(e, NotFoundError) else "error", target=doc_id,
               detail={"error": str(e)[:300]})
         raise
-    audit(request, p, "delete", "ok", target=doc_id, detail={"chunks": rep.chunks, "entities": rep.entities})
-    return {"id": doc_id, "deleted": rep.found, "chunks": rep.chunks, "orphaned_entities_removed": rep.entities}
+    audit(request, p, "delete", "ok", target=doc_id, detail={"chunks": rep.chunks, "entities": rep.entities,
+                                                             "upload_removed": removed is not None})
+    return {"id": doc_id, "deleted": rep.found, "chunks": rep.chunks, "orphaned_entities_removed": rep.entities,
+            "upload_removed": removed is not None}
