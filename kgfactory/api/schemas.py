@@ -159,6 +159,7 @@ class JobView(BaseModel):
     errors: list[dict[str, str]]
     run: dict[str, Any] | None = None
     error: str | None = None
+    restarts: int = Field(default=0, description="Times a server restart found the job running and ran it again.")
 
 
 class CypherRequest(Body):
