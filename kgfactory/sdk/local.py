@@ -162,7 +162,8 @@ class KnowledgeBase:
                     rec = {"title": t["title"], "text": t["text"], **{k: v for k, v in (t.get("metadata") or {}).items()
                                                                       if k not in ("title", "text")}}
                     dest.mkdir(parents=True, exist_ok=True)
-                    p.write_text(json.dumps(rec, ensure_ascii=False), encoding="utf-8")
+                    # ASCII JSON: an unpaired surrogate stays an escape (cleaned at ingest) instead of failing the write
+                    p.write_text(json.dumps(rec), encoding="utf-8")
                     out.append(p)
         for req, _ in B.upload_batches([], list(files or []), []):
             parts, opened = req.files()
@@ -196,8 +197,12 @@ class KnowledgeBase:
         return DocumentDetail.model_validate(document_detail(self.services.graph, self._own_document(doc_id)))
 
     def delete(self, doc_id: str) -> DeleteResult:
-        self._own_document(doc_id)
+        from ..api.uploads import remove_copy
+
+        doc = self._own_document(doc_id)
         rep = self.services.pipeline.delete(doc_id)
+        if rep.found:
+            remove_copy(self.services.settings.data_dir, doc, self.services.graph)  # a staged text or file goes too
         return DeleteResult(id=doc_id, deleted=rep.found, chunks=rep.chunks, orphaned_entities_removed=rep.entities)
 
     # -- analysts ---------------------------------------------------------------------------------------
