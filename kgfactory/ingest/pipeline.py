@@ -191,7 +191,7 @@ class IngestPipeline:
                 raise
             for d in docs:
                 run.errors.append(FileError(source=d.source, reason=f"not stored: {e}" +
-                                            (" (left pending: a re-run repairs it)" if d.id in left else "")))
+                                            (" (left half-written: a re-run repairs it)" if d.id in left else "")))
             for _ in docs:
                 _tick(progress, "document")
             return

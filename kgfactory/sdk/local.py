@@ -162,8 +162,7 @@ class KnowledgeBase:
                     rec = {"title": t["title"], "text": t["text"], **{k: v for k, v in (t.get("metadata") or {}).items()
                                                                       if k not in ("title", "text")}}
                     dest.mkdir(parents=True, exist_ok=True)
-                    # ASCII JSON: an unpaired surrogate stays an escape (cleaned at ingest) instead of failing the write
-                    p.write_text(json.dumps(rec), encoding="utf-8")
+                    p.write_text(json.dumps(rec, ensure_ascii=False), encoding="utf-8")
                     out.append(p)
         for req, _ in B.upload_batches([], list(files or []), []):
             parts, opened = req.files()
