@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+import kgfactory
+
 pytestmark = pytest.mark.timeout(400)
-REPO = Path(__file__).resolve().parents[2]
+CODE = Path(kgfactory.__file__).resolve().parents[1]  # the kgfactory under test, for child processes
 
 # the child ingests in groups of two and dies (kill -9 semantics: os._exit, no clean-up) as the second group is
 # about to be marked complete: group 1 complete, group 2 written but pending, the rest never started
@@ -54,9 +56,9 @@ def test_stats_after_a_crash_show_pending_apart_and_repair_leaves_exact_counts(m
     want = _stats_of(clean)
 
     data = tmp_path / "crashed"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "PYTHONPATH": str(CODE), "HF_HUB_OFFLINE": "1"}
     try:
-        proc = subprocess.run([sys.executable, "-c", CRASH, str(data), str(corpus)], env=env, cwd=REPO,
+        proc = subprocess.run([sys.executable, "-c", CRASH, str(data), str(corpus)], env=env, cwd=CODE,
                               capture_output=True, text=True, timeout=300)
         assert proc.returncode == 9, proc.stderr[-2000:]
 
