@@ -31,10 +31,11 @@ def check_params(params: Any, engine: str, nul: bool) -> None:
         if isinstance(v, str):
             if nul and "\x00" in v:
                 raise GraphInputError(f"{engine} cannot store text holding a NUL character")
-            try:
-                v.encode("utf-8")
-            except UnicodeEncodeError as e:
-                raise GraphInputError(f"{engine} cannot store text holding an unpaired surrogate") from e
+            if not v.isascii():
+                try:
+                    v.encode("utf-8")
+                except UnicodeEncodeError as e:
+                    raise GraphInputError(f"{engine} cannot store text holding an unpaired surrogate") from e
         elif isinstance(v, dict):
             stack.extend(v.keys())
             stack.extend(v.values())
