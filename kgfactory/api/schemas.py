@@ -68,20 +68,24 @@ def _check_id(value: str) -> str:
     if len(value) > MAX_ID_CHARS:
         raise PydanticCustomError("bad_id", "ids are at most {n} characters", {"n": MAX_ID_CHARS})
     if has_lone_surrogate(value) or any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in value):
-        raise PydanticCustomError("bad_id", "ids hold no control characters or unpaired surrogates")
+        raise PydanticCustomError("bad_id", "ids and tags are printable text: no control characters or unpaired "
+                                  "surrogates")
     return value
 
 
 # a path parameter naming a document, entity or job: checked once here, used by every id route
 PathId = Annotated[str, Path(min_length=1, description="An id as the API returned it."), AfterValidator(_check_id)]
+# the same rule for ids and tags inside a body (filters): refused with 422 naming the field
+BodyId = Annotated[str, Field(min_length=1), AfterValidator(_check_id)]
+Tag = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_check_id)]
 
 
 class QueryFilters(Body):
     """Narrow the search. The tenant is never a filter: it comes from the API key."""
 
     model_config = ConfigDict(extra="forbid")
-    tag: list[str] | None = Field(default=None, max_length=50, description="Only documents with one of these tags.")
-    doc_id: list[str] | None = Field(default=None, max_length=500, description="Only these documents.")
+    tag: list[Tag] | None = Field(default=None, max_length=50, description="Only documents with one of these tags.")
+    doc_id: list[BodyId] | None = Field(default=None, max_length=500, description="Only these documents.")
 
 
 class QueryRequest(Body):
@@ -143,7 +147,7 @@ class TextsIngestRequest(Body):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"texts": [{"title": "Helios", "text": "Helios Robotics was founded by Ada Park in Oslo."}], "tags": ["demo"]}]})
     texts: list[TextDocument] = Field(min_length=1, max_length=1000)
-    tags: list[str] = Field(default_factory=list, max_length=20)
+    tags: list[Tag] = Field(default_factory=list, max_length=20)
 
 
 class JobView(BaseModel):

@@ -135,6 +135,14 @@ def test_an_id_no_store_can_hold_is_404_before_any_store(api, method, url):
     assert r.json()["error"]["type"] == "not_found"
 
 
+@pytest.mark.parametrize("filters,field", [({"tag": ["a\x00"]}, "filters.tag.0"), ({"doc_id": ["d", "x\x1b"]},
+                                                                                   "filters.doc_id.1")])
+def test_control_characters_in_filter_values_are_422_naming_the_field(api, filters, field):
+    r = api["client"].post("/v1/search", json={"question": "Who founded Helios?", "filters": filters},
+                           headers=h(api["keys"]["a_admin"]))
+    assert r.status_code == 422 and field in r.json()["error"]["message"], r.text
+
+
 def test_store_adapters_call_bad_input_invalid_not_unavailable(api):
     """The 503 came from the adapters wrapping FalkorDB's syntax error on a NUL (and Milvus' parse error) as
     'the store failed'. Now the adapter says the input is bad, before sending anything."""
