@@ -47,6 +47,19 @@ class VectorStoreError(StoreError):
     """The vector store failed or is unreachable."""
 
 
+class InvalidInputError(KGFError):
+    """A value no store can hold (a NUL or other control character, an unpaired surrogate): the input is
+    wrong, the store is up. Kept apart from StoreError so a bad id is never reported as a store outage."""
+
+
+class GraphInputError(GraphStoreError, InvalidInputError):
+    """The graph engine cannot take a value it was given (raised before the query is sent)."""
+
+
+class VectorInputError(VectorStoreError, InvalidInputError):
+    """The vector store cannot take a value it was given (raised before the request is sent)."""
+
+
 class IngestError(KGFError):
     """An ingest run failed as a whole (not one bad document: those are reported, not raised)."""
 

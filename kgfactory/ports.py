@@ -55,7 +55,9 @@ class VectorStore(Protocol):
 
     def search_entities(self, vector: np.ndarray, top_k: int, filters: dict[str, Any] | None = None) -> list[tuple[str, float]]: ...
 
-    def count(self, kind: str) -> int: ...
+    def count(self, kind: str, exact: bool = False) -> int:
+        """Stored vectors of `kind` ('chunks'/'entities'); `exact` counts distinct ids (slower, for stats)."""
+        ...
 
     def existing_entity_ids(self, ids: Sequence[str]) -> set[str]:
         """Which of these entity ids already have a vector (so ingest need not embed them again)."""

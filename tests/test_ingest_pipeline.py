@@ -130,17 +130,18 @@ def test_batch_goes_on_past_bad_files(make_services, tmp_path):
     assert _counts(svc)["documents"] == 2
 
 
-class _FailingOnce:
-    """Fault injection around the real Milvus store: the first chunk upsert fails as a crashed store would."""
+class _Down:
+    """Fault injection around the real Milvus store: it is down, so chunk writes fail and so does the
+    roll-back's delete, leaving the documents half-written as a crash would."""
 
     def __init__(self, inner):
-        self.inner, self.failed = inner, False
+        self.inner = inner
 
     def upsert_chunks(self, *a, **kw):
-        if not self.failed:
-            self.failed = True
-            raise VectorStoreError("injected failure")
-        return self.inner.upsert_chunks(*a, **kw)
+        raise VectorStoreError("injected failure")
+
+    def delete_document(self, *a, **kw):
+        raise VectorStoreError("injected failure")
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
@@ -153,10 +154,10 @@ def test_half_written_documents_are_repaired_by_a_rerun(make_services, corpus, t
 
     svc = make_services(tmp_path / "crashy")
     real = svc.pipeline.vectors
-    svc.pipeline.vectors = _FailingOnce(real)
+    svc.pipeline.vectors = _Down(real)
     run = svc.pipeline.ingest([str(corpus)])
-    assert len(run.errors) == 6 and all("not stored" in e.reason for e in run.errors)
-    assert {d["status"] for d in svc.graph.list_documents()} == {"pending"}
+    assert len(run.errors) == 6 and all("not stored" in e.reason and "re-run" in e.reason for e in run.errors)
+    assert {d["status"] for d in svc.graph.list_documents()} <= {"pending", "deleting"}
     svc.pipeline.vectors = real
     rerun = svc.pipeline.ingest([str(corpus)])
     assert rerun.errors == [] and rerun.documents_added == 6

@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None, services=None, announce_url: st
             audit_log.record(action="ingest", outcome=job.state, tenant=job.tenant, who=job.who, target=job.id,
                              detail={"run": (job.run or {}).get("id"), "errors": len(job.errors), "error": job.error})
 
-        jobs = JobManager(svc, data_dir, write_lock, on_done=job_done)
+        jobs = JobManager(svc, data_dir, write_lock, on_done=job_done, keep_per_tenant=settings.api_jobs_keep)
         st = AppState(settings=settings, services=svc, keys=keys, audit=audit_log, jobs=jobs, metrics=metrics,
                       limiter=RateLimiter(settings.api_rate_limit_per_minute), write_lock=write_lock)
         app.state.kgf = st

@@ -42,8 +42,8 @@ class AuditLog:
         with self._lock:
             self._db.execute("INSERT INTO audit (ts, key_id, who, tenant, action, target, outcome, status, request_id, "
                              "detail) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                             (ts, key_id, who, tenant, action, (target or "")[:500], outcome, status, request_id,
-                              json.dumps(detail, default=str)[:4000] if detail else None))
+                             (ts, key_id, who, tenant, action, _text((target or "")[:500]), outcome, status,
+                              request_id, json.dumps(detail, default=str)[:4000] if detail else None))
 
     def read(self, tenant: str | None = None, action: str | None = None, limit: int = 100,
              after: int = 0) -> list[dict[str, Any]]:
@@ -70,6 +70,12 @@ class AuditLog:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _text(s: str) -> str:
+    """Text SQLite can store: an unpaired surrogate (which UTF-8 cannot encode) becomes U+FFFD. The API refuses
+    such input itself; a log line must still never be what fails a request."""
+    return s.encode("utf-8", "surrogatepass").decode("utf-8", "replace") if s else s
 
 
 def audit_path(data_dir: Path) -> Path:

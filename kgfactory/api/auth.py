@@ -1,6 +1,7 @@
 """Who is calling: `Authorization: Bearer <key>` (what the openai client sends) or `X-API-Key: <key>`.
 
-Open mode (KGF_API_OPEN=true, for local use) skips keys: every caller is an admin of KGF_TENANT.
+Open mode (KGF_API_OPEN=true, for local use) skips keys: every caller is an admin of KGF_TENANT, whatever key
+it sends (clients such as `openai` always send one).
 Refusals are audited and say what to fix; a refused request never reaches a store.
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ def current_principal(request: Request, bearer: HTTPAuthorizationCredentials | N
                       header: str | None = Depends(_header)) -> Principal:
     st = get_state(request)
     key = header or (bearer.credentials if bearer else None)
-    if st.settings.api_open and not key:
+    if st.settings.api_open:  # no keys are checked, so a key sent anyway (the openai client always sends one) is ignored
         p = Principal(key_id="open", name="open-mode", tenant=st.settings.tenant, roles=frozenset(ROLES))
     else:
         if not key:

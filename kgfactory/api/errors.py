@@ -39,6 +39,7 @@ def _status(e: Exception) -> tuple[int, str]:
         (E.ParseError, 400, "bad_document"),
         (E.ConfigError, 400, "bad_setting"),
         (E.LLMError, 502, "llm_error"),
+        (E.InvalidInputError, 422, "invalid_input"),
         (E.StoreError, 503, "store_unavailable"),
         (E.EmbeddingError, 503, "model_unavailable"),
         (E.ExtractionError, 503, "model_unavailable"),
@@ -61,6 +62,10 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
         e = next(e for e in errs if e.get("type") == "json_invalid")
         ctx = e.get("ctx") or {}
         return 400, f"malformed JSON body: {ctx.get('error', 'could not parse')} (at character {e['loc'][-1]})"
+    if errs and all(e.get("loc", ("",))[0] == "path" for e in errs):
+        # an id no store can hold (control characters, overlong): it names nothing, the same as an unknown id
+        names = ", ".join(dict.fromkeys(str(e["loc"][-1]) for e in errs))
+        return 404, f"no such {names}: {errs[0].get('msg')}"
     parts = []
     for e in errs[:5]:
         where = ".".join(str(x) for x in e.get("loc", ()) if x != "body") or "body"
@@ -83,8 +88,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
         status, msg = _validation_message(exc)
-        request.state.error_kind = "invalid_request"
-        return error_body(request, status, "invalid_request", msg,
+        kind = "not_found" if status == 404 else "invalid_request"
+        request.state.error_kind = kind
+        return error_body(request, status, kind, msg,
                           details=[{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in exc.errors()[:20]])
 
     @app.exception_handler(StarletteHTTPException)

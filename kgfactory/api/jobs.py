@@ -1,77 +1,75 @@
 """Ingest jobs: the request stages files and returns 202; one worker thread in the server ingests them.
 
-One worker, so ingests (and deletes, which take the same write lock) never interleave their writes.
-Uploaded files land in `<data_dir>/uploads/<tenant>/<name>` when the job runs, so the document source is
-stable per tenant and file name: uploading a changed file of the same name replaces the old version, an
-unchanged one is a no-op, and two tenants uploading the same bytes get separate documents.
-Jobs live in memory (the lineage of every run is kept in the graph: `kgf runs`); a restart forgets them.
+One worker, so ingests (and deletes, which take the same write lock) never interleave their writes; it takes
+queued jobs in submission order. Jobs are durable (job_store.py: SQLite in the data dir): a server killed
+mid-job finds it again at start-up and runs it again (ingest is idempotent: documents already complete are
+skipped as unchanged, the half-written one is repaired), and queued jobs resume. A job's files stay in
+`<data_dir>/api/staging/<job id>/` until it runs; then they move to `<data_dir>/uploads/<tenant>/<name>`, so the
+document source is stable per tenant and file name: uploading a changed file of the same name replaces the old
+version, an unchanged one is a no-op, and two tenants uploading the same bytes get separate documents.
 """
 from __future__ import annotations
 
 import logging
-import queue
 import shutil
 import threading
+import time
 import uuid
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
+
+from .job_store import Job, JobStore, jobs_path, now
+from .uploads import tenant_dir
 
 log = logging.getLogger(__name__)
 
+__all__ = ["Job", "JobManager"]
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-@dataclass
-class Job:
-    id: str
-    tenant: str
-    who: str
-    files: list[str]
-    tags: list[str]
-    state: str = "queued"  # queued, running, succeeded, failed
-    created_at: str = field(default_factory=_now)
-    started_at: str | None = None
-    finished_at: str | None = None
-    documents_processed: int = 0
-    errors: list[dict[str, str]] = field(default_factory=list)
-    run: dict[str, Any] | None = None
-    error: str | None = None
-
-    def view(self) -> dict[str, Any]:
-        return {"id": self.id, "tenant": self.tenant, "state": self.state, "files": self.files, "tags": self.tags,
-                "created_at": self.created_at, "started_at": self.started_at, "finished_at": self.finished_at,
-                "progress": {"files": len(self.files), "documents_processed": self.documents_processed},
-                "errors": self.errors, "run": self.run, "error": self.error}
+_PROGRESS_EVERY_S = 0.5  # how often a running job's progress is written to the table
 
 
 class JobManager:
     def __init__(self, services, data_dir: Path, write_lock: threading.Lock,
-                 on_done: Callable[[Job], None] | None = None, max_jobs_kept: int = 1000):
+                 on_done: Callable[[Job], None] | None = None, keep_per_tenant: int = 1000):
         self.services = services
-        self.staging = Path(data_dir) / "api" / "staging"
-        self.uploads = Path(data_dir) / "uploads"
+        self.data_dir = Path(data_dir)
+        self.staging = self.data_dir / "api" / "staging"
         self.write_lock = write_lock
         self.on_done = on_done
-        self.max_jobs_kept = max_jobs_kept
-        self.jobs: dict[str, Job] = {}
-        self._q: queue.Queue[Job | None] = queue.Queue()
-        self._lock = threading.Lock()
+        self.store = JobStore(jobs_path(self.data_dir), keep_per_tenant=keep_per_tenant)
+        requeued = self.store.requeue_interrupted()
+        if requeued:
+            log.warning("%d ingest job(s) were running when the server stopped; queued again: %s", len(requeued),
+                        ", ".join(requeued))
+        self._drop_orphan_staging()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        shutil.rmtree(self.staging, ignore_errors=True)  # staged files of jobs a restart forgot
+
+    def _drop_orphan_staging(self) -> None:
+        """Staged files of no queued job: a request that died before its job was recorded, or a finished job."""
+        if not self.staging.is_dir():
+            return
+        keep = self.store.pending_ids()
+        for d in self.staging.iterdir():
+            if d.name not in keep:
+                shutil.rmtree(d, ignore_errors=True)
 
     def start(self) -> None:
+        self._stopping.clear()
         self._thread = threading.Thread(target=self._work, name="kgf-ingest-worker", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 60.0) -> None:
+        """Let the running job finish (up to `timeout`); queued jobs stay queued for the next start."""
         if self._thread is not None:
-            self._q.put(None)
+            self._stopping.set()
+            self._wake.set()
             self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("ingest job still running at shutdown; it runs again at the next start")
             self._thread = None
+        self.store.close()
 
     def stage_dir(self, job_id: str) -> Path:
         d = self.staging / job_id
@@ -84,73 +82,89 @@ class JobManager:
 
     def submit(self, job_id: str, tenant: str, who: str, files: list[str], tags: list[str]) -> Job:
         job = Job(id=job_id, tenant=tenant, who=who, files=files, tags=tags)
-        with self._lock:
-            self.jobs[job.id] = job
-            if len(self.jobs) > self.max_jobs_kept:  # forget the oldest finished jobs
-                for jid in [j.id for j in self.jobs.values() if j.state in ("succeeded", "failed")][:100]:
-                    self.jobs.pop(jid, None)
-        self._q.put(job)
+        self.store.add(job)
+        self._wake.set()
         return job
 
     def get(self, job_id: str) -> Job | None:
-        with self._lock:
-            return self.jobs.get(job_id)
+        return self.store.get(job_id)
 
     def list(self, tenant: str) -> list[Job]:
-        with self._lock:
-            return [j for j in self.jobs.values() if j.tenant == tenant]
+        return self.store.list(tenant)
+
+    def active(self) -> int:
+        """Jobs queued or running (the jobs_queued gauge)."""
+        return self.store.active()
 
     def wait_idle(self, timeout: float = 120.0) -> bool:
         """For tests and shutdown: block until every queued job has run."""
-        import time
-
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            with self._lock:
-                if all(j.state in ("succeeded", "failed") for j in self.jobs.values()):
-                    return True
+            if self.store.active() == 0:
+                return True
             time.sleep(0.05)
         return False
 
     def _work(self) -> None:
-        while True:
-            job = self._q.get()
+        while not self._stopping.is_set():
+            self._wake.clear()
+            job = self.store.claim_next()
             if job is None:
-                return
+                self._wake.wait(1.0)
+                continue
             try:
                 self._run(job)
+                job.state = "succeeded"
             except Exception as e:  # a failed job must not kill the worker
                 log.exception("ingest job %s failed", job.id)
                 job.state, job.error = "failed", f"{type(e).__name__}: {e}"
-            finally:
-                job.finished_at = _now()
-                shutil.rmtree(self.staging / job.id, ignore_errors=True)
-                if self.on_done:
-                    try:
-                        self.on_done(job)
-                    except Exception:
-                        log.exception("job callback failed")
+            job.finished_at = now()
+            try:
+                self.store.finish(job)
+            except Exception:
+                log.exception("could not record the end of ingest job %s", job.id)
+            shutil.rmtree(self.staging / job.id, ignore_errors=True)
+            if self.on_done:
+                try:
+                    self.on_done(job)
+                except Exception:
+                    log.exception("job callback failed")
 
-    def _run(self, job: Job) -> None:
-        job.state, job.started_at = "running", _now()
-        dest = self.uploads / job.tenant
-        dest.mkdir(parents=True, exist_ok=True)
+    def _inputs(self, job: Job, dest: Path) -> list[str]:
+        """Move the staged files into the tenant's upload folder. A job run again after a restart may find a
+        file already moved by its first attempt; one neither staged nor moved is reported, not guessed at."""
         paths = []
         for name in job.files:
-            src = self.staging / job.id / name
-            target = dest / name
-            shutil.move(str(src), str(target))
+            src, target = self.staging / job.id / name, dest / name
+            if src.exists():
+                shutil.move(str(src), str(target))
+            elif not (job.restarts and target.is_file()):
+                job.errors.append({"file": name, "reason": "the staged file is gone (removed from "
+                                                           f"{self.staging / job.id}); send it again"})
+                continue
             paths.append(str(target))
+        return paths
+
+    def _run(self, job: Job) -> None:
+        dest = tenant_dir(self.data_dir, job.tenant)
+        dest.mkdir(parents=True, exist_ok=True)
+        paths = self._inputs(job, dest)
+        last = [0.0]
 
         def progress(event: str, n: int) -> None:
             if event == "document":
                 job.documents_processed += n
+                t = time.monotonic()
+                if t - last[0] >= _PROGRESS_EVERY_S:
+                    last[0] = t
+                    self.store.progress(job.id, job.documents_processed)
 
+        if not paths:
+            return
         with self.write_lock:
             run = self.services.pipeline.ingest(paths, tenant=job.tenant, tags=job.tags, progress=progress)
         prefix = str(dest) + "/"
-        job.errors = [{"file": e.source.removeprefix(prefix), "reason": e.reason} for e in run.errors]
+        job.errors += [{"file": e.source.removeprefix(prefix), "reason": e.reason} for e in run.errors]
         job.run = {"id": run.id, "documents_added": run.documents_added, "documents_replaced": run.documents_replaced,
                    "documents_unchanged": run.documents_unchanged, "chunks": run.chunks, "entities": run.entities,
                    "relations": run.relations, "timings": run.timings}
-        job.state = "succeeded"

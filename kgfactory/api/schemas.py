@@ -1,40 +1,111 @@
 """Request and response bodies (with the examples the OpenAPI docs show)."""
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from fastapi import Path
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+from pydantic_core import PydanticCustomError
 
 from ..retrieval.models import EntityRef, EvidencePath, RetrievedChunk
 from ..types import Citation
 
+MAX_ID_CHARS = 200
+_MAX_DEPTH = 64
 
-class QueryFilters(BaseModel):
+
+def _lone_surrogate_at(value: Any, path: tuple = (), depth: int = 0) -> tuple | None:
+    """The location of the first string (value or key) holding an unpaired UTF-16 surrogate, else None.
+
+    JSON lets a client send "\\ud800" on its own; Python decodes it into a str that no store, log or socket
+    can encode (UnicodeEncodeError deep in a handler). Looked for everywhere, `Any` fields included."""
+    if isinstance(value, str):
+        return path if has_lone_surrogate(value) else None
+    if depth > _MAX_DEPTH:  # the body size limit bounds this already; never recurse without end
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(k, str) and has_lone_surrogate(k):
+                return (*path, k.encode("utf-8", "backslashreplace").decode())
+            found = _lone_surrogate_at(v, (*path, k), depth + 1)
+            if found is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            found = _lone_surrogate_at(v, (*path, i), depth + 1)
+            if found is not None:
+                return found
+    return None
+
+
+def has_lone_surrogate(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+class Body(BaseModel):
+    """Base of every JSON request body: a string anywhere in it (values and keys, `Any` fields too) that holds
+    an unpaired surrogate is refused with 422 naming the field, before a handler runs."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: Any) -> Any:
+        where = _lone_surrogate_at(data)
+        if where is not None:
+            field = ".".join(str(x) for x in where) or "body"
+            raise PydanticCustomError("invalid_unicode", "{field}: text holds an unpaired UTF-16 surrogate "
+                                      "(\\ud800-\\udfff), which is not valid Unicode; send UTF-8 text",
+                                      {"field": field})
+        return data
+
+
+def _check_id(value: str) -> str:
+    """Ids are short printable text: control characters (NUL included), unpaired surrogates or an overlong
+    id can name nothing stored, so they are refused before any store is asked (the API answers 404)."""
+    if len(value) > MAX_ID_CHARS:
+        raise PydanticCustomError("bad_id", "ids are at most {n} characters", {"n": MAX_ID_CHARS})
+    if has_lone_surrogate(value) or any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in value):
+        raise PydanticCustomError("bad_id", "ids and tags are printable text: no control characters or unpaired "
+                                  "surrogates")
+    return value
+
+
+# a path parameter naming a document, entity or job: checked once here, used by every id route
+PathId = Annotated[str, Path(min_length=1, description="An id as the API returned it."), AfterValidator(_check_id)]
+# the same rule for ids and tags inside a body (filters): refused with 422 naming the field
+BodyId = Annotated[str, Field(min_length=1), AfterValidator(_check_id)]
+Tag = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_check_id)]
+
+
+class QueryFilters(Body):
     """Narrow the search. The tenant is never a filter: it comes from the API key."""
 
     model_config = ConfigDict(extra="forbid")
-    tag: list[str] | None = Field(default=None, max_length=50, description="Only documents with one of these tags.")
-    doc_id: list[str] | None = Field(default=None, max_length=500, description="Only these documents.")
+    tag: list[Tag] | None = Field(default=None, max_length=50, description="Only documents with one of these tags.")
+    doc_id: list[BodyId] | None = Field(default=None, max_length=500, description="Only these documents.")
 
 
-class QueryRequest(BaseModel):
+class QueryRequest(Body):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"question": "Who founded Helios Robotics?", "mode": "hybrid", "top_k": 5}]})
     question: str = Field(min_length=1, max_length=2000)
     mode: Literal["vector", "graph", "hybrid"] = "hybrid"
-    top_k: int = Field(default=5, ge=1, le=100)
+    top_k: StrictInt = Field(default=5, ge=1, le=100)
     filters: QueryFilters | None = None
-    stream: bool = Field(default=False, description="Stream the answer as server-sent events.")
+    stream: StrictBool = Field(default=False, description="Stream the answer as server-sent events.")
 
 
-class SearchRequest(BaseModel):
+class SearchRequest(Body):
     """/v1/query's body without `stream`; `query` is accepted as another name for `question`."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, json_schema_extra={"examples": [
         {"question": "Who founded Helios Robotics?", "mode": "hybrid", "top_k": 5}]})
     question: str = Field(min_length=1, max_length=2000, validation_alias=AliasChoices("question", "query"))
     mode: Literal["vector", "graph", "hybrid"] = "hybrid"
-    top_k: int = Field(default=5, ge=1, le=100)
+    top_k: StrictInt = Field(default=5, ge=1, le=100)
     filters: QueryFilters | None = None
 
 
@@ -65,18 +136,18 @@ class QueryResponse(BaseModel):
     note: str | None = None
 
 
-class TextDocument(BaseModel):
+class TextDocument(Body):
     model_config = ConfigDict(extra="forbid")
     title: str = Field(min_length=1, max_length=300, description="Also names the document: the same title again replaces it.")
     text: str = Field(min_length=1)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
-class TextsIngestRequest(BaseModel):
+class TextsIngestRequest(Body):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"texts": [{"title": "Helios", "text": "Helios Robotics was founded by Ada Park in Oslo."}], "tags": ["demo"]}]})
     texts: list[TextDocument] = Field(min_length=1, max_length=1000)
-    tags: list[str] = Field(default_factory=list, max_length=20)
+    tags: list[Tag] = Field(default_factory=list, max_length=20)
 
 
 class JobView(BaseModel):
@@ -92,15 +163,16 @@ class JobView(BaseModel):
     errors: list[dict[str, str]]
     run: dict[str, Any] | None = None
     error: str | None = None
+    restarts: int = Field(default=0, description="Times a server restart found the job running and ran it again.")
 
 
-class CypherRequest(BaseModel):
+class CypherRequest(Body):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"query": "MATCH (e:Organization) RETURN e.name AS name LIMIT $n", "params": {"n": 10}}]})
     query: str = Field(min_length=1, max_length=20000)
     params: dict[str, Any] = Field(default_factory=dict)
-    timeout_ms: int | None = Field(default=None, ge=1, description="Capped by KGF_CYPHER_TIMEOUT_MS.")
-    max_rows: int | None = Field(default=None, ge=1, description="Capped by KGF_CYPHER_MAX_ROWS.")
+    timeout_ms: StrictInt | None = Field(default=None, ge=1, description="Capped by KGF_CYPHER_TIMEOUT_MS.")
+    max_rows: StrictInt | None = Field(default=None, ge=1, description="Capped by KGF_CYPHER_MAX_ROWS.")
 
 
 class CypherResponse(BaseModel):
@@ -112,17 +184,17 @@ class CypherResponse(BaseModel):
     tenant: str
 
 
-class ChatMessage(BaseModel):
+class ChatMessage(Body):
     role: str
     content: str | list[dict[str, Any]] | None = None
 
 
-class ChatRequest(BaseModel):
+class ChatRequest(Body):
     """The OpenAI chat-completions body; unknown OpenAI fields are accepted and ignored."""
 
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
         {"model": "kgfactory", "messages": [{"role": "user", "content": "Who founded Helios Robotics?"}]}]})
     model: str = Field(min_length=1, max_length=200)
     messages: list[ChatMessage] = Field(min_length=1, max_length=200)
-    stream: bool = False
-    top_k: int = Field(default=5, ge=1, le=100, description="kgfactory extension: passages to retrieve.")
+    stream: StrictBool = False
+    top_k: StrictInt = Field(default=5, ge=1, le=100, description="kgfactory extension: passages to retrieve.")

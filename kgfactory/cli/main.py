@@ -157,8 +157,13 @@ def ask(
 @app.command()
 def delete(doc_id: str = typer.Argument(..., help="Document id (see `kgf documents`)."), data_dir: Optional[Path] = DataDir) -> None:
     """Remove a document and everything only it contributed (vectors, chunks, mentions, relations, orphans)."""
+    from ..api.uploads import remove_copy
+
     with services(data_dir) as svc:
+        doc = svc.graph.get_document(doc_id)
         rep = svc.pipeline.delete(doc_id)
+        if rep.found and doc is not None:
+            remove_copy(svc.settings.data_dir, doc, svc.graph)  # an API upload's file copy goes with it
     if not rep.found:
         err.print(f"[red]error:[/red] no document with id {doc_id}")
         raise typer.Exit(1)
@@ -185,7 +190,7 @@ def documents(tenant: Optional[str] = typer.Option(None, help="Only this tenant.
 
 @app.command()
 def stats(data_dir: Optional[Path] = DataDir, as_json: bool = typer.Option(False, "--json", help="JSON output.")) -> None:
-    """Counts of nodes, relationships and vectors."""
+    """Counts of nodes, relationships and vectors; documents not complete (pending, deleting) are shown apart."""
     with services(data_dir) as svc:
         s = _stats(svc)
     if as_json:
@@ -209,8 +214,17 @@ def runs(limit: int = typer.Option(10, help="How many recent runs."), data_dir: 
 
 
 def _stats(svc) -> dict:
+    """Counts of complete knowledge; documents a crash left pending (or a delete deleting) and their chunk
+    vectors are shown apart. Vector counts are of distinct ids (exact, whatever the engine's own tally says)."""
     g = svc.graph.stats()
-    return {"graph": g, "vectors": {"chunks": svc.vectors.count("chunks"), "entities": svc.vectors.count("entities")}}
+    vectors = {"chunks": svc.vectors.count("chunks", exact=True), "entities": svc.vectors.count("entities", exact=True)}
+    for status in ("pending", "deleting"):
+        if g.get(f"Document ({status})"):
+            n = sum(len(svc.vectors.chunk_ids_for_document(d["id"]))
+                    for d in svc.graph.list_documents(status=status))
+            vectors["chunks"] -= n
+            vectors[f"chunks ({status})"] = n
+    return {"graph": g, "vectors": vectors}
 
 
 def _print_stats(s: dict) -> None:

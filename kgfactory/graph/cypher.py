@@ -238,6 +238,19 @@ COUNT_LABEL = "MATCH (n:{label}) RETURN count(n) AS n"
 
 COUNT_REL_TYPES = "MATCH ()-[r]->() RETURN type(r) AS type, count(r) AS n"
 
+# documents read from one file: the file itself, or its records (source "<file>#<i>")
+COUNT_DOCUMENTS_FROM_FILE = """
+MATCH (d:Document) WHERE d.tenant = $tenant AND (d.source = $path OR d.source STARTS WITH $prefix)
+RETURN count(d) AS n
+"""
+
+# documents not (yet) complete, and their chunks: stats shows them apart from the knowledge that is complete
+COUNT_UNFINISHED_DOCUMENTS = """
+MATCH (d:Document) WHERE d.status IN ['pending', 'deleting']
+OPTIONAL MATCH (d)-[:HAS_CHUNK]->(c:Chunk)
+RETURN d.status AS status, count(DISTINCT d) AS documents, count(c) AS chunks
+"""
+
 # --- dialects: what the two engines do differently --------------------------------------------
 DIALECTS: dict[str, dict[str, list[str]]] = {
     "falkordb": {

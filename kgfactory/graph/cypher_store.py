@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from ..errors import GraphStoreError
+from ..errors import GraphInputError, GraphStoreError
 from ..types import Chunk, Document, Entity, IngestRun, Mention, Relation
 from . import cypher as Q
 
@@ -19,6 +19,28 @@ DOC_NS = "urn:kgf:doc:"
 def batches(rows: list, size: int = BATCH):
     for i in range(0, len(rows), size):
         yield rows[i:i + size]
+
+
+def check_params(params: Any, engine: str, nul: bool) -> None:
+    """Refuse, before sending, a parameter string the engine cannot take: an unpaired surrogate (no engine can
+    encode it) and, where `nul`, a NUL character (FalkorDB's protocol cuts the query text at it and answers a
+    syntax error). Raises GraphInputError, so the caller sees bad input rather than a store that is down."""
+    stack = [params]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            if nul and "\x00" in v:
+                raise GraphInputError(f"{engine} cannot store text holding a NUL character")
+            if not v.isascii():
+                try:
+                    v.encode("utf-8")
+                except UnicodeEncodeError as e:
+                    raise GraphInputError(f"{engine} cannot store text holding an unpaired surrogate") from e
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, (list, tuple)):
+            stack.extend(v)
 
 
 class CypherGraphStore:
@@ -176,10 +198,19 @@ class CypherGraphStore:
         return [json.loads(r["body"]) for r in self._rows(Q.LIST_RUNS, {"limit": int(limit)})]
 
     def stats(self) -> dict[str, int]:
+        """Node and relationship counts. Document and Chunk count complete documents only; documents a crash
+        left 'pending' (or a delete 'deleting') and their chunks are counted apart, as "Document (pending)" and
+        "Chunk (pending)", present only when there are some."""
         out = {}
         for label in ("Document", "Chunk", "Entity"):  # KGMeta/IngestRun are bookkeeping, not knowledge
             rows = self._rows(Q.COUNT_LABEL.format(label=Q.label_clause([label])[1:]))
             out[label] = int(rows[0]["n"]) if rows else 0
+        for r in self._rows(Q.COUNT_UNFINISHED_DOCUMENTS):
+            docs, chunks = int(r["documents"]), int(r["chunks"])
+            out["Document"] -= docs
+            out["Chunk"] -= chunks
+            out[f"Document ({r['status']})"] = docs
+            out[f"Chunk ({r['status']})"] = chunks
         for r in self._rows(Q.COUNT_REL_TYPES):
             out[r["type"]] = int(r["n"])
         return out

@@ -6,7 +6,7 @@ from typing import Any, Iterable
 
 from ..errors import GraphStoreError
 from . import cypher as Q
-from .cypher_store import CHUNK_NS, DOC_NS, ENTITY_NS, CypherGraphStore, _doc  # noqa: F401  (re-exported)
+from .cypher_store import CHUNK_NS, DOC_NS, ENTITY_NS, CypherGraphStore, _doc, check_params  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ class FalkorDBGraphStore(CypherGraphStore):
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _run(self, cypher: str, params: dict[str, Any] | None = None, read_only: bool = False):
+        check_params(params, "FalkorDB", nul=True)  # bad input is GraphInputError, never 'query failed'
         try:
             if read_only:
                 return self._g.ro_query(cypher, params or {})

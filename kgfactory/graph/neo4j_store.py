@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 from ..errors import ConfigError, GraphStoreError
 from . import cypher as Q
-from .cypher_store import CypherGraphStore
+from .cypher_store import CypherGraphStore, check_params
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,7 @@ class Neo4jGraphStore(CypherGraphStore):
             res = tx.run(cypher, params or {})
             return [{k: _plain(v) for k, v in rec.items()} for rec in res]
 
+        check_params(params, "Neo4j", nul=False)  # Neo4j stores NUL; no engine can encode a lone surrogate
         try:
             with self._driver.session(database=self.database) as s:
                 return s.execute_read(work) if read_only else s.execute_write(work)

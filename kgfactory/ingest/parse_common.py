@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 
 BINARY_SNIFF_BYTES = 8192
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# C0 controls other than tab, LF and CR: NUL cuts FalkorDB's query text, Milvus filters cannot match them,
+# and none of them is content. Vertical tab and form feed (page breaks in extracted PDF text) become LF.
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_CONTROL_SUBST = {"\x0b": "\n", "\x0c": "\n"}
 
 
 @dataclass(frozen=True)
@@ -95,10 +99,22 @@ def replace_lone_surrogates(text: str, source: str) -> str:
     return _LONE_SURROGATE.sub("\ufffd", text)
 
 
+def clean_text(text: str, source: str) -> str:
+    """Text every store can hold: C0 control characters (NUL included) become a space (VT and FF a newline) and
+    unpaired surrogates U+FFFD. One code point for one, so chunk and page offsets stay valid. Applied to every
+    Document's text and title (files, JSON/JSONL records, texts sent through the API or the SDK)."""
+    if _CONTROLS.search(text) is not None:
+        n = len(_CONTROLS.findall(text))
+        log.warning("%s: replaced %d control character(s) (NUL and the like) with spaces", source, n)
+        text = _CONTROLS.sub(lambda m: _CONTROL_SUBST.get(m.group(), " "), text)
+    return replace_lone_surrogates(text, source)
+
+
 def make_document(*, source: str, hashed: bytes, title: str, mime: str, text: str, opts: ParseOptions,
                   facts: dict[str, Any], extra: dict[str, Any] | None = None,
                   pages: list[PageSpan] | None = None) -> Document:
     """Build a Document whose id is a hash of source + bytes, so re-ingesting the same input is a no-op.
+    Text and title are cleaned here (clean_text), before anything is written.
 
     Metadata precedence: user metadata < record extras < parser facts (facts describe the input and must not lie).
     """
@@ -106,6 +122,7 @@ def make_document(*, source: str, hashed: bytes, title: str, mime: str, text: st
     if extra:
         meta.update(extra)
     meta.update(facts)
+    text, title = clean_text(text, source), clean_text(title, source)
     return Document(id=content_id(source, hashed, prefix="doc_"), source=source, title=title, mime=mime, text=text,
                     pages=pages or [], tenant=opts.tenant, tags=list(opts.tags), metadata=meta)
 

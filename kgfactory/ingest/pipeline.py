@@ -2,7 +2,9 @@
 
 Write order gives crash safety without transactions spanning two stores: each group's Document nodes are
 written first with status 'pending', then chunks, graph facts and vectors, and status flips to 'complete'
-last. A re-run finds a pending document, removes what it left, and ingests it again. A changed document
+last. A write that fails in the process is rolled back at once (the group's documents are deleted and
+reported per file); after a crash, a re-run finds a pending document, removes what it left, and ingests it
+again. A changed document
 (same source, new bytes) is written in full before the old version is removed, so nothing stored is lost.
 """
 from __future__ import annotations
@@ -179,12 +181,17 @@ class IngestPipeline:
                                             "entities": entities_per_doc.get(d.id, 0), "run_id": run.id} for d in docs])
             for listener in self.listeners:
                 listener.documents_written(docs, all_chunks, extraction)
-        except KGFError as e:
-            # the stores are failing: leave the group pending (a re-run repairs it) and report every document
-            for d in docs:
-                run.errors.append(FileError(source=d.source, reason=f"not stored: {e}"))
+        except Exception as e:
+            # remove what the group wrote now, so no document is left half-written and 'pending'; only when the
+            # stores cannot even do that (down) does it stay pending for a re-run's repair
+            left = self._roll_back(docs, new_entities)
             timings["write"] += time.perf_counter() - t
             log.error("write failed for %d documents: %s", len(docs), e)
+            if not isinstance(e, KGFError):
+                raise
+            for d in docs:
+                run.errors.append(FileError(source=d.source, reason=f"not stored: {e}" +
+                                            (" (left half-written: a re-run repairs it)" if d.id in left else "")))
             for _ in docs:
                 _tick(progress, "document")
             return
@@ -200,6 +207,18 @@ class IngestPipeline:
         run.quarantined += len(extraction.violations)
         for _ in docs:
             _tick(progress, "document")
+
+    def _roll_back(self, docs: list[Document], new_entities: list) -> set[str]:
+        """Delete what a failed group wrote; returns the ids it could not remove (they stay 'pending')."""
+        self._embedded.difference_update(e.id for e in new_entities)  # their vectors may go with the orphans
+        left: set[str] = set()
+        for d in docs:
+            try:
+                self.delete(d.id, refresh=False)
+            except Exception as e:  # the store is down: crash repair on the next run removes it
+                log.error("could not roll back %s (%s): %s", d.id, d.source, e)
+                left.add(d.id)
+        return left
 
     def _write(self, docs: list[Document], chunks: list[Chunk], vectors: np.ndarray, extraction: Extraction,
                run: IngestRun) -> None:

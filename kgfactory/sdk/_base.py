@@ -156,7 +156,8 @@ def texts_batches(texts: Iterable[TextLike], tags: Sequence[str]) -> list[Req]:
     for i, t in enumerate(texts):
         if isinstance(t, str):
             words = " ".join(t.split()[:8])[:80] or "text"
-            items.append({"title": f"{words} ({hashlib.sha256(t.encode()).hexdigest()[:8]})", "text": t})
+            items.append({"title": f"{words} ({hashlib.sha256(t.encode('utf-8', 'surrogatepass')).hexdigest()[:8]})",
+                          "text": t})
         elif isinstance(t, tuple) and len(t) == 2:
             items.append({"title": t[0], "text": t[1]})
         elif isinstance(t, dict) and "text" in t:
@@ -165,6 +166,12 @@ def texts_batches(texts: Iterable[TextLike], tags: Sequence[str]) -> list[Req]:
         else:
             raise ValidationError(f"texts[{i}]: give a string, a (title, text) pair or a dict with 'text'",
                                   status=422, type="invalid_request")
+        for field in ("title", "text", "metadata"):  # what the server refuses with 422, refused before sending
+            try:
+                json.dumps(items[-1].get(field), ensure_ascii=False, default=str).encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValidationError(f"texts[{i}].{field}: text holds an unpaired UTF-16 surrogate, which is not "
+                                      "valid Unicode", status=422, type="invalid_request") from None
     return [Req("POST", "/v1/documents/texts", json={"texts": items[i:i + TEXT_BATCH], "tags": list(tags)},
                 idempotent=False) for i in range(0, len(items), TEXT_BATCH)]
 

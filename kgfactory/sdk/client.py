@@ -137,7 +137,7 @@ class Client:
         return Job.model_validate(self._json(B.job(job_id)))
 
     def jobs(self) -> list[Job]:
-        """This tenant's ingest jobs since the server started."""
+        """This tenant's ingest jobs, oldest first (kept across server restarts; the newest KGF_API_JOBS_KEEP finished)."""
         return [Job.model_validate(j) for j in self._json(B.Req("GET", "/v1/jobs"))]
 
     def documents(self, status: str | None = None) -> list[DocumentInfo]:

@@ -196,8 +196,12 @@ class KnowledgeBase:
         return DocumentDetail.model_validate(document_detail(self.services.graph, self._own_document(doc_id)))
 
     def delete(self, doc_id: str) -> DeleteResult:
-        self._own_document(doc_id)
+        from ..api.uploads import remove_copy
+
+        doc = self._own_document(doc_id)
         rep = self.services.pipeline.delete(doc_id)
+        if rep.found:
+            remove_copy(self.services.settings.data_dir, doc, self.services.graph)  # a staged text or file goes too
         return DeleteResult(id=doc_id, deleted=rep.found, chunks=rep.chunks, orphaned_entities_removed=rep.entities)
 
     # -- analysts ---------------------------------------------------------------------------------------

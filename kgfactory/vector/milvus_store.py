@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import RetrievalError, VectorStoreError
+from ..errors import RetrievalError, VectorInputError, VectorStoreError
 from ..types import Chunk, Entity
 
 log = logging.getLogger(__name__)
@@ -42,9 +42,26 @@ class _LiteTimestampNoise(logging.Filter):
 _NOISE = _LiteTimestampNoise()
 
 
+def _storable(value: str) -> str:
+    """Refuse, before sending, text Milvus cannot take: control characters (its expression parser has no
+    \\u escape) and unpaired surrogates (not encodable). VectorInputError: bad input, not a store outage."""
+    if any(ord(ch) < 32 for ch in value):
+        raise VectorInputError("Milvus cannot match text holding control characters (NUL included)")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise VectorInputError("Milvus cannot match text holding an unpaired surrogate") from e
+    return value
+
+
 def _q(value: str) -> str:
-    """Quote a string for a Milvus filter expression (json escaping is a valid Milvus string literal)."""
-    return json.dumps(str(value))
+    """Quote a string for a Milvus filter expression: JSON escaping of quotes and backslashes is a valid Milvus
+    string literal; other characters go as they are (Milvus has no \\u escape, so no ASCII-only JSON)."""
+    return json.dumps(_storable(str(value)), ensure_ascii=False)
+
+
+def _ids(ids: Sequence[str]) -> list[str]:
+    return [_storable(str(i)) for i in ids]
 
 
 def build_filter(filters: dict[str, Any] | None, kind: str) -> str:
@@ -223,7 +240,7 @@ class MilvusVectorStore:
 
     def existing_entity_ids(self, ids: Sequence[str]) -> set[str]:
         out: set[str] = set()
-        ids = list(ids)
+        ids = _ids(ids)
         for i in range(0, len(ids), _BATCH):
             rows = self._call("get", self.client.get, ENTITIES, ids=ids[i:i + _BATCH], output_fields=["id"])
             out.update(r["id"] for r in rows)
@@ -239,7 +256,7 @@ class MilvusVectorStore:
         return n
 
     def delete_entities(self, entity_ids: Sequence[str]) -> int:
-        ids = list(entity_ids)
+        ids = _ids(entity_ids)
         for i in range(0, len(ids), _BATCH):
             self._call("delete", self.client.delete, ENTITIES, ids=ids[i:i + _BATCH])
         return len(ids)
@@ -300,7 +317,7 @@ class MilvusVectorStore:
     def get_vectors(self, kind: str, ids: Sequence[str]) -> tuple[list[str], np.ndarray, list[str]]:
         """(id, vector, tenant) of those `ids` that are stored, in the order found."""
         name = _collection(kind)
-        ids = list(dict.fromkeys(ids))
+        ids = list(dict.fromkeys(_ids(ids)))
         out_ids, vecs, tenants = [], [], []
         for i in range(0, len(ids), _BATCH):
             rows = self._call("get", self.client.get, name, ids=ids[i:i + _BATCH],
@@ -312,12 +329,29 @@ class MilvusVectorStore:
         mat = np.asarray(vecs, dtype=np.float32) if vecs else np.zeros((0, self._dim or 0), dtype=np.float32)
         return out_ids, mat, tenants
 
-    def count(self, kind: str) -> int:
+    def count(self, kind: str, exact: bool = False) -> int:
+        """Rows of `kind`. count(*) is cheap but is the engine's own tally, which has read double after a
+        crash (62 entity vectors for 31 ids until the next open); `exact` counts distinct ids instead
+        (a scan of the id column: for `kgf stats`, not for every health check)."""
         name = _collection(kind)
         if name not in self._call("list_collections", self.client.list_collections):
             return 0
+        if exact:
+            return len(self._distinct_ids(name))
         rows = self._call("query", self.client.query, name, filter="", output_fields=["count(*)"])
         return int(rows[0]["count(*)"])
+
+    def _distinct_ids(self, name: str, batch_size: int = 16384) -> set[str]:
+        logging.getLogger("pymilvus.client.iterator.query_iterator").setLevel(logging.ERROR)
+        it = self._call("query_iterator", self.client.query_iterator, name, batch_size=batch_size, filter="",
+                        output_fields=["id"])
+        ids: set[str] = set()
+        try:
+            while rows := self._call("query_iterator.next", it.next):
+                ids.update(r["id"] for r in rows)
+        finally:
+            it.close()
+        return ids
 
     def close(self) -> None:
         if self._client is not None:

@@ -12,7 +12,7 @@ router = APIRouter(tags=["admin"])
 
 @router.get("/v1/audit")
 def read_audit(request: Request, action: str | None = Query(None, max_length=50, description="e.g. query, ingest, delete, cypher, sparql, chat, auth"),
-               limit: int = Query(100, ge=1, le=1000), after: int = Query(0, ge=0, description="Only entries after this seq."),
+               limit: int = Query(100, ge=1, le=1000), after: int = Query(0, ge=0, le=2**63 - 1, description="Only entries after this seq."),
                p: Principal = Admin) -> list[dict]:
     """Audit entries of this tenant, newest first."""
     return get_state(request).audit.read(tenant=p.tenant, action=action, limit=limit, after=after)

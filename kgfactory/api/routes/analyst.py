@@ -16,7 +16,7 @@ from ...graph import cypher as Q
 from ..auth import Analyst, Reader
 from ..errors import ApiError
 from ..keys import Principal
-from ..schemas import CypherRequest, CypherResponse
+from ..schemas import CypherRequest, CypherResponse, PathId
 from ..state import audit, get_state
 
 router = APIRouter(tags=["analysts"])
@@ -60,7 +60,7 @@ def ontology(request: Request, p: Principal = Reader) -> dict:
 
 
 @router.get("/v1/entities/{entity_id}")
-def entity(entity_id: str, request: Request, limit: int = Query(50, ge=1, le=500), p: Principal = Reader) -> dict:
+def entity(entity_id: PathId, request: Request, limit: int = Query(50, ge=1, le=500), p: Principal = Reader) -> dict:
     """An entity of this tenant with its neighbourhood: related entities (typed edges and co-occurrence) and the
     chunks that mention it."""
     graph = get_state(request).services.graph

@@ -19,8 +19,9 @@ from ...ingest.parsers import SUPPORTED_SUFFIXES
 from ..auth import Ingester, Reader
 from ..errors import ApiError
 from ..keys import Principal
-from ..schemas import JobView, TextsIngestRequest
+from ..schemas import JobView, PathId, TextsIngestRequest, has_lone_surrogate
 from ..state import audit, get_state
+from ..uploads import remove_copy
 
 router = APIRouter(tags=["documents and ingest"])
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._()+-]{0,199}$")
@@ -42,6 +43,9 @@ def _tags(tags: list[str]) -> list[str]:
     for t in tags:
         if not t or len(t) > 100:
             raise ApiError(422, f"tag {t!r}: tags are 1-100 characters")
+        if any(ord(ch) < 32 for ch in t) or has_lone_surrogate(t):
+            raise ApiError(422, f"tag {t.encode('utf-8', 'backslashreplace').decode()!r}: tags hold no control "
+                                "characters or unpaired surrogates")
     return tags
 
 
@@ -105,16 +109,17 @@ def ingest_texts(req: TextsIngestRequest, request: Request, p: Principal = Inges
 
 @router.get("/v1/jobs", response_model=list[JobView])
 def list_jobs(request: Request, p: Principal = Reader):
-    """This tenant's ingest jobs since the server started."""
+    """This tenant's ingest jobs, oldest first (kept across restarts; the newest KGF_API_JOBS_KEEP finished)."""
     return [_job_view(j) for j in get_state(request).jobs.list(p.tenant)]
 
 
 @router.get("/v1/jobs/{job_id}", response_model=JobView)
-def get_job(job_id: str, request: Request, p: Principal = Reader):
+def get_job(job_id: PathId, request: Request, p: Principal = Reader):
     """State, progress (documents processed) and per-file errors of an ingest job."""
     job = get_state(request).jobs.get(job_id)
     if job is None or job.tenant != p.tenant:
-        raise NotFoundError(f"no ingest job {job_id!r} (jobs are kept in memory until the server restarts)")
+        raise NotFoundError(f"no ingest job {job_id!r} (see GET /v1/jobs; the newest KGF_API_JOBS_KEEP finished "
+                            "jobs of a tenant are kept)")
     return _job_view(job)
 
 
@@ -136,22 +141,26 @@ def _own_document(request: Request, p: Principal, doc_id: str) -> dict:
 
 
 @router.get("/v1/documents/{doc_id}")
-def get_document(doc_id: str, request: Request, p: Principal = Reader) -> dict:
+def get_document(doc_id: PathId, request: Request, p: Principal = Reader) -> dict:
     """A document with its chunks (in order) and the entities they mention."""
     return document_detail(get_state(request).services.graph, _own_document(request, p, doc_id))
 
 
 @router.delete("/v1/documents/{doc_id}")
-def delete_document(doc_id: str, request: Request, p: Principal = Ingester) -> dict:
-    """Remove the document and everything only it contributed (vectors, chunks, mentions, relations, orphans)."""
+def delete_document(doc_id: PathId, request: Request, p: Principal = Ingester) -> dict:
+    """Remove the document and everything only it contributed (vectors, chunks, mentions, relations, orphans),
+    and the uploaded file it came from once no other document comes from that file."""
     st = get_state(request)
     try:
-        _own_document(request, p, doc_id)
+        doc = _own_document(request, p, doc_id)
         with st.write_lock:
             rep = st.services.pipeline.delete(doc_id)
+            removed = remove_copy(st.services.settings.data_dir, doc, st.services.graph) if rep.found else None
     except Exception as e:
         audit(request, p, "delete", "not_found" if isinstance(e, NotFoundError) else "error", target=doc_id,
               detail={"error": str(e)[:300]})
         raise
-    audit(request, p, "delete", "ok", target=doc_id, detail={"chunks": rep.chunks, "entities": rep.entities})
-    return {"id": doc_id, "deleted": rep.found, "chunks": rep.chunks, "orphaned_entities_removed": rep.entities}
+    audit(request, p, "delete", "ok", target=doc_id, detail={"chunks": rep.chunks, "entities": rep.entities,
+                                                             "upload_removed": removed is not None})
+    return {"id": doc_id, "deleted": rep.found, "chunks": rep.chunks, "orphaned_entities_removed": rep.entities,
+            "upload_removed": removed is not None}

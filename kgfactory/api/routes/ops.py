@@ -53,5 +53,5 @@ def readyz(request: Request):
 def metrics(request: Request) -> Response:
     """Prometheus metrics: request latency per route, retrieval stage latency, ingest counts, errors, LLM tokens."""
     st = get_state(request)
-    st.metrics.jobs_queued.set(sum(1 for j in list(st.jobs.jobs.values()) if j.state in ("queued", "running")))
+    st.metrics.jobs_queued.set(st.jobs.active())
     return Response(st.metrics.render(), media_type=st.metrics.content_type)

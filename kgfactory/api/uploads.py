@@ -1,0 +1,58 @@
+"""Uploaded files: `<data_dir>/uploads/<tenant>/<name>`, the stable source of the documents read from them.
+
+The copy is the user's data as much as the stored chunks are, so deleting the last document read from an
+uploaded file deletes the file too. Paths are computed here only, and never leave the uploads folder.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..graph import cypher as Q
+
+log = logging.getLogger(__name__)
+
+
+def uploads_root(data_dir: Path) -> Path:
+    return Path(data_dir).expanduser().resolve() / "uploads"
+
+
+def tenant_dir(data_dir: Path, tenant: str) -> Path:
+    """The tenant's upload folder; refuses a tenant name that would point anywhere else."""
+    root = uploads_root(data_dir)
+    d = (root / tenant).resolve()
+    if d.parent != root or not tenant or tenant.startswith("."):
+        raise ConfigError(f"tenant {tenant!r} cannot name an upload folder")
+    return d
+
+
+def source_file(doc: dict[str, Any]) -> str:
+    """The file a document was read from: its `path` fact, else its source without a '#record' suffix."""
+    meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+    return str(meta.get("path") or (doc.get("source") or "").split("#", 1)[0])
+
+
+def remove_copy(data_dir: Path, doc: dict[str, Any], graph) -> Path | None:
+    """After `doc` was deleted: remove the uploaded file it came from when it lies in its tenant's upload
+    folder and no other document of that tenant still comes from it. Returns the removed path."""
+    try:
+        folder = tenant_dir(data_dir, doc.get("tenant") or "")
+    except ConfigError:
+        return None
+    raw = source_file(doc)
+    if not raw:
+        return None
+    path = Path(raw)
+    if path.parent != folder or path.is_symlink() or not path.is_file():
+        return None  # not an upload of this tenant (a CLI ingest reads the user's own files: never touched)
+    rows = graph.query(Q.COUNT_DOCUMENTS_FROM_FILE, {"tenant": doc["tenant"], "path": raw, "prefix": raw + "#"})
+    if rows and int(rows[0]["n"]) > 0:
+        return None  # other records of the same upload remain
+    try:
+        path.unlink()
+    except OSError as e:
+        log.warning("could not remove uploaded file %s: %s", path, e)
+        return None
+    return path
