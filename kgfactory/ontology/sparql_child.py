@@ -1,0 +1,53 @@
+"""The isolated SPARQL parse check: a child process (run by path, stdlib and pyoxigraph only) that parses and
+plans each query it is sent on an empty store, so a parser crash or a planner blow-up costs only this process.
+
+Protocol, one JSON object a line: in {"q", "prefixes", "graphs" (list of IRIs, or null for the union),
+"timeout"}; out {"ok": true} or {"syntax": message}. The parent kills it when it does not answer in time; it
+also ends itself past the timeout (the parent may be gone) and when its stdin closes.
+"""
+import json
+import os
+import resource
+import sys
+import threading
+
+STACK_BYTES = 8 << 20  # half the evaluating thread's stack in the parent (ontology/sparql.py EVAL_STACK_BYTES)
+
+
+def main() -> None:
+    memory = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    if memory:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    import pyoxigraph as ox
+
+    threading.stack_size(STACK_BYTES)
+    store = ox.Store()
+    for line in sys.stdin:
+        req = json.loads(line)
+        box: dict = {}
+
+        def work() -> None:
+            kwargs: dict = {"prefixes": req.get("prefixes") or None}
+            if req.get("graphs") is None:
+                kwargs["use_default_graph_as_union"] = True
+            else:
+                kwargs["default_graph"] = kwargs["named_graphs"] = [ox.NamedNode(g) for g in req["graphs"]]
+            try:
+                store.query(req["q"], **kwargs)  # parses and plans; nothing is iterated
+                box["reply"] = {"ok": True}
+            except SyntaxError as e:
+                box["reply"] = {"syntax": str(e)}
+            except Exception:  # planned; evaluating on an empty store failed, which says nothing about the query
+                box["reply"] = {"ok": True}
+
+        th = threading.Thread(target=work, daemon=True)
+        th.start()
+        th.join(float(req.get("timeout", 5.0)) + 1.0)
+        if th.is_alive():
+            os._exit(3)
+        sys.stdout.write(json.dumps(box["reply"]) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
