@@ -17,7 +17,10 @@ STACK_BYTES = 8 << 20  # half the evaluating thread's stack in the parent (ontol
 def main() -> None:
     memory = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     if memory:
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        except (ValueError, OSError):  # not enforced everywhere (macOS); the parent's timeout still holds
+            pass
     import pyoxigraph as ox
 
     threading.stack_size(STACK_BYTES)
