@@ -206,7 +206,6 @@ def build_services(settings: Settings | None = None) -> Services:
                                       default_tenant=settings.tenant)
     from .ontology.quarantine import Quarantine
     from .ontology.rdf_view import RdfView, SemanticSync
-
     from .ontology.sparql_guard import Limits
 
     rdf = RdfView(settings.data_dir / "rdf", graph, ontology, Limits.from_settings(settings))  # opens on first use

@@ -193,9 +193,8 @@ def run_query(store, sparql: str, *, default_graph=None, named_graphs=None, unio
     if limits.check_timeout_s > 0:
         from .sparql_precheck import checker
 
-        graphs = None if union else [g.value for g in (default_graph or [])]
-        checker().check(sparql, prefixes=prefixes, graphs=graphs, timeout_s=limits.check_timeout_s,
-                        wait_s=timeout_s, services=services)
+        checker().check(sparql, prefixes=prefixes, timeout_s=limits.check_timeout_s, wait_s=timeout_s,
+                        services=services)
     kwargs: dict[str, Any] = {"prefixes": prefixes or None}
     if union:
         kwargs["use_default_graph_as_union"] = True

@@ -1,8 +1,7 @@
 """The isolated SPARQL parse check: a child process (run by path, stdlib and pyoxigraph only) that parses and
 plans each query it is sent on an empty store, so a parser crash or a planner blow-up costs only this process.
 
-Protocol, one JSON object a line: in {"q", "prefixes", "graphs" (list of IRIs, or null for the union),
-"timeout"}; out {"ok": true} or {"syntax": message}. The parent kills it when it does not answer in time; it
+Protocol, one JSON object a line: in {"q", "prefixes", "timeout"}; out {"ok": true} or {"syntax": message}. The parent kills it when it does not answer in time; it
 also ends itself past the timeout (the parent may be gone) and when its stdin closes.
 """
 import json
@@ -30,13 +29,8 @@ def main() -> None:
         box: dict = {}
 
         def work() -> None:
-            kwargs: dict = {"prefixes": req.get("prefixes") or None}
-            if req.get("graphs") is None:
-                kwargs["use_default_graph_as_union"] = True
-            else:
-                kwargs["default_graph"] = kwargs["named_graphs"] = [ox.NamedNode(g) for g in req["graphs"]]
-            try:
-                store.query(req["q"], **kwargs)  # parses and plans; nothing is iterated
+            try:  # parses and plans (the dataset is empty either way); nothing is iterated
+                store.query(req["q"], prefixes=req.get("prefixes") or None, use_default_graph_as_union=True)
                 box["reply"] = {"ok": True}
             except SyntaxError as e:
                 box["reply"] = {"syntax": str(e)}

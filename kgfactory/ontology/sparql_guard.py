@@ -92,17 +92,20 @@ def _services(code: list[Token], allow: frozenset[str]) -> list[tuple[int, int]]
     for i, t in enumerate(code):
         if t.kind != "name" or "service" not in _keyword_part(t.text).lower():
             continue
+        keyword = t.text.upper() == "SERVICE"
         j = i + 1
-        if t.text.upper() == "SERVICE" and j < len(code) and code[j].kind == "name" and code[j].text.upper() == "SILENT":
+        if keyword and j < len(code) and code[j].kind == "name" and code[j].text.upper() == "SILENT":
             j += 1
         end = code[j] if j < len(code) else None
-        if t.text.upper() == "SERVICE" and end is not None and end.kind == "iri" and end.text[1:-1] in allow \
-                and "\\" not in end.text:
+        if keyword and end is not None and end.kind == "iri" and end.text[1:-1] in allow and "\\" not in end.text:
             allowed.append((end.start, end.start + len(end.text)))
             continue
-        shown = end.text if end is not None and end.kind == "iri" else "an endpoint that is not a full <IRI>"
-        hint = (f"; allowed endpoints: {', '.join(sorted(allow))}" if allow else
+        hint = (f"; allowed endpoints, written as full <IRI>s: {', '.join(sorted(allow))}" if allow else
                 "; no endpoint is allowed (KGF_SPARQL_SERVICE_ALLOW is empty)")
+        if not keyword:
+            raise SparqlRefusedError(f"federated queries (SERVICE) are not allowed, and {t.text!r} reads as SERVICE "
+                                     f"to the SPARQL parser{hint}", "service_refused")
+        shown = end.text if end is not None and end.kind == "iri" else "an endpoint that is not a full <IRI>"
         raise SparqlRefusedError(f"federated queries (SERVICE) are not allowed: the server does not fetch {shown} "
                                  f"on a query's behalf{hint}", "service_refused")
     return allowed

@@ -36,7 +36,7 @@ class _Child:
     def __init__(self):
         self.proc = subprocess.Popen([sys.executable, str(CHILD), str(CHILD_MEMORY_BYTES)], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
-        if self.ask({"q": "ASK {}", "graphs": None, "timeout": START_TIMEOUT_S}, START_TIMEOUT_S).get("ok") is not True:
+        if self.ask({"q": "ASK {}", "timeout": START_TIMEOUT_S}, START_TIMEOUT_S).get("ok") is not True:
             raise SparqlError(f"the isolated SPARQL parse check did not start ({sys.executable} {CHILD}); "
                               "KGF_SPARQL_CHECK_TIMEOUT_S=0 runs queries without it")
 
@@ -80,14 +80,14 @@ class PlanChecker:
         self._idle: list[_Child] = []
         self._lock = threading.Lock()
 
-    def check(self, sparql: str, *, prefixes: dict | None, graphs: list[str] | None, timeout_s: float,
-              wait_s: float, services: list[tuple[int, int]] = ()) -> None:
+    def check(self, sparql: str, *, prefixes: dict | None, timeout_s: float, wait_s: float,
+              services: list[tuple[int, int]] = ()) -> None:
         for start, end in sorted(services, reverse=True):
             sparql = sparql[:start] + SERVICE_STAND_IN + sparql[end:]
         if not self._slots.acquire(timeout=wait_s):
             raise SparqlError(f"every SPARQL parse check is busy; try again (waited {wait_s:g} s)")
         try:
-            request = {"q": sparql, "prefixes": prefixes or None, "graphs": graphs, "timeout": timeout_s}
+            request = {"q": sparql, "prefixes": prefixes or None, "timeout": timeout_s}
             with self._lock:
                 child = self._idle.pop() if self._idle else None
             if child is None or child.proc.poll() is not None:

@@ -42,6 +42,7 @@ class Listener:
             with conn:
                 conn.settimeout(2)
                 data = b""
+                self.hits.append(data)  # counted on connect, before any reply can reach the caller
                 try:
                     while b"\r\n\r\n" not in data:
                         more = conn.recv(65536)
@@ -58,7 +59,7 @@ class Listener:
                                  b"\r\nConnection: close\r\n\r\n" + self.body)
                 except OSError:
                     pass
-                self.hits.append(data)
+                self.hits[-1] = data
 
     def close(self) -> None:
         self._stop = True
