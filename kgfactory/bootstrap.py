@@ -206,8 +206,9 @@ def build_services(settings: Settings | None = None) -> Services:
                                       default_tenant=settings.tenant)
     from .ontology.quarantine import Quarantine
     from .ontology.rdf_view import RdfView, SemanticSync
+    from .ontology.sparql_guard import Limits
 
-    rdf = RdfView(settings.data_dir / "rdf", graph, ontology)  # opens its store on first use
+    rdf = RdfView(settings.data_dir / "rdf", graph, ontology, Limits.from_settings(settings))  # opens on first use
     quarantine = Quarantine(settings.data_dir / "quarantine.sqlite")
     closers[1:1] = [rdf.close, quarantine.close]  # closed before the graph store they read
     pipeline.listeners.append(SemanticSync(rdf, quarantine, ontology, graph))

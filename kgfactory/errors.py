@@ -27,6 +27,15 @@ class SparqlError(OntologyError):
     """A SPARQL query was refused (read-only endpoint), malformed, or ran past its timeout."""
 
 
+class SparqlRefusedError(SparqlError):
+    """A SPARQL query refused before evaluation: too long, too deeply nested, federated (SERVICE), or one the
+    isolated parse check could not plan in time or crashed on. `kind` is the API's error type for it."""
+
+    def __init__(self, message: str, kind: str = "query_refused"):
+        self.kind = kind
+        super().__init__(message)
+
+
 class EmbeddingError(KGFError):
     """The embedding model could not be loaded or failed."""
 
@@ -41,6 +50,15 @@ class StoreError(KGFError):
 
 class GraphStoreError(StoreError):
     """The graph engine failed or is unreachable."""
+
+
+class CypherRefusedError(KGFError):
+    """An analyst's Cypher refused before it reached the engine: a write clause, LOAD CSV, a procedure that is
+    not a read, or text too long or too deeply nested to parse safely. `kind` is the API's error type for it."""
+
+    def __init__(self, message: str, kind: str = "query_refused"):
+        self.kind = kind
+        super().__init__(message)
 
 
 class VectorStoreError(StoreError):

@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     api_jobs_keep: int = Field(default=1000, ge=1, description="Finished ingest jobs kept per tenant in <data_dir>/api/jobs.sqlite (older ones are dropped).")
     cypher_timeout_ms: int = Field(default=5000, gt=0, description="Analyst Cypher time limit.")
     cypher_max_rows: int = Field(default=10000, gt=0, description="Analyst Cypher row cap.")
+    cypher_max_chars: int = Field(default=20000, gt=0, description="Longest analyst Cypher query (the API's request schema also caps it at 20,000).")
+    cypher_max_depth: int = Field(default=12, gt=0, description="Deepest nesting in analyst Cypher (brackets, CASE, NOT, unary minus): FalkorDB's parser is exponential in it.")
+    sparql_max_chars: int = Field(default=50000, gt=0, description="Longest SPARQL query.")
+    sparql_max_depth: int = Field(default=64, gt=0, description="Deepest nesting of { ( [ in a SPARQL query (pyoxigraph's parser overflows its stack on deep nesting).")
+    sparql_service_allow: list[str] = Field(default_factory=list, description="SPARQL SERVICE endpoints (full IRIs, JSON list) a query may federate to; empty = SERVICE is refused.")
+    sparql_check_timeout_s: float = Field(default=2.0, ge=0, description="Time a query may take to parse and plan in the isolated child check before it is refused; 0 = no isolated check.")
 
 
 @lru_cache(maxsize=1)

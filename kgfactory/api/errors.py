@@ -27,6 +27,8 @@ def _status(e: Exception) -> tuple[int, str]:
     sparql = getattr(E, "SparqlError", None)
     if isinstance(e, ApiError):
         return e.status, e.kind
+    if isinstance(e, (E.CypherRefusedError, E.SparqlRefusedError)):
+        return 400, e.kind
     if budget is not None and isinstance(e, budget):
         return 429, "llm_budget_spent"
     if unavailable is not None and isinstance(e, unavailable):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from ..errors import GraphStoreError
+from . import cypher_guard
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -282,14 +283,8 @@ DIALECTS: dict[str, dict[str, list[str]]] = {
     },
 }
 
-WRITE_CLAUSES = re.compile(r"\b(CREATE|MERGE|DELETE|DETACH|SET|REMOVE|DROP|LOAD\s+CSV|FOREACH)\b|CALL\s+db\.idx|CALL\s+apoc\.(create|merge|refactor|periodic)",
-                           re.IGNORECASE)
-
-
-def is_write(cypher: str) -> bool:
-    """Conservative check used to refuse writes on the read-only path (strings are stripped first)."""
-    stripped = re.sub(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`", "''", cypher)
-    return bool(WRITE_CLAUSES.search(stripped))
+# the read-only check works on tokens (comments, strings and backticked names understood): graph/cypher_guard.py
+is_write = cypher_guard.is_write
 
 
 # --- HTTP API reads (kgfactory/api): every one carries the caller's tenant ------------------------

@@ -22,6 +22,7 @@ from ..errors import SparqlError
 from .rdf_mapping import (CO_OCCURS, DOC_NS, META_GRAPH, META_NODE, ONTOLOGY_GRAPH, REL_NS, RdfMapper,
                           prefixes_for, tenant_graph)
 from .sparql import SparqlResult, run_query
+from .sparql_guard import Limits
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,9 @@ log = logging.getLogger(__name__)
 class RdfView:
     """`query()` for analysts; `documents_written`/`document_deleted`/`rebuild` keep it in step with the graph."""
 
-    def __init__(self, path: Path | str | None, graph, ontology):
+    def __init__(self, path: Path | str | None, graph, ontology, limits: Limits | None = None):
         self.path = Path(path) if path is not None else None  # None = in memory (benchmarks)
+        self.limits = limits or Limits()  # KGF_SPARQL_* bounds on query text (ontology/sparql_guard.py)
         self.graph = graph
         self.ontology = ontology
         self.map = RdfMapper(ontology)
@@ -256,7 +258,7 @@ class RdfView:
             names = [ox.NamedNode(g) for g in [*graphs, ONTOLOGY_GRAPH]]
         try:
             return run_query(st, sparql, default_graph=names, named_graphs=names, prefixes=self.prefixes,
-                             timeout_s=timeout_s, max_rows=max_rows)
+                             timeout_s=timeout_s, max_rows=max_rows, limits=self.limits)
         except SparqlError as e:
             del st
             _scrub(e)

@@ -3,6 +3,9 @@
 pyoxigraph has no cancellation, but it releases the GIL while it evaluates, so a query runs in its own daemon
 thread and the caller gets a `SparqlError` at the timeout. The abandoned evaluation finishes (or not) in the
 background; at most MAX_RUNAWAY of them may be alive at once, after which new queries are refused until they end.
+
+Before that, the text is bounded and scanned (sparql_guard.py: length, nesting, SERVICE), then parsed and planned
+once in a child process (sparql_precheck.py), because a crash inside pyoxigraph would take this process with it.
 """
 from __future__ import annotations
 
@@ -12,14 +15,18 @@ import json
 import re
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from ..errors import SparqlError
+from .sparql_guard import Limits, check as guard_check
 
 MAX_RUNAWAY = 2
+EVAL_STACK_BYTES = 16 << 20  # the evaluating thread's stack: twice the parse check's (sparql_child.STACK_BYTES)
 _runaway: list[threading.Thread] = []
+_stack_lock = threading.Lock()
 _UPDATE_OPS = {"INSERT", "DELETE", "LOAD", "CLEAR", "CREATE", "DROP", "COPY", "MOVE", "ADD", "WITH"}
 _QUERY_OPS = {"SELECT", "ASK", "CONSTRUCT", "DESCRIBE"}
 READ_ONLY_MESSAGE = ("SPARQL is read-only here: UPDATE operations (INSERT, DELETE, LOAD, CLEAR, CREATE, DROP, "
@@ -164,10 +171,14 @@ def _xml_term(t) -> str:
 
 
 def run_query(store, sparql: str, *, default_graph=None, named_graphs=None, union: bool = False,
-              prefixes: dict[str, str] | None = None, timeout_s: float = 10.0, max_rows: int = 10000) -> SparqlResult:
-    """Evaluate a read-only query on `store`; raise SparqlError for updates, syntax errors and timeouts."""
+              prefixes: dict[str, str] | None = None, timeout_s: float = 10.0, max_rows: int = 10000,
+              limits: Limits | None = None) -> SparqlResult:
+    """Evaluate a read-only query on `store`; raise SparqlError for updates, syntax errors and timeouts, and
+    SparqlRefusedError for what `limits` refuse (too long, too deep, SERVICE, crashed or slow to plan)."""
     if not sparql or not sparql.strip():
         raise SparqlError("empty SPARQL query")
+    limits = limits or Limits()
+    services = guard_check(sparql, limits)
     op = operation(sparql)
     if op in _UPDATE_OPS:
         raise SparqlError(READ_ONLY_MESSAGE)
@@ -179,6 +190,11 @@ def run_query(store, sparql: str, *, default_graph=None, named_graphs=None, unio
     if len(_runaway) >= MAX_RUNAWAY:
         raise SparqlError(f"{len(_runaway)} earlier queries that timed out are still being evaluated; "
                           f"try again when they finish")
+    if limits.check_timeout_s > 0:
+        from .sparql_precheck import checker
+
+        checker().check(sparql, prefixes=prefixes, timeout_s=limits.check_timeout_s, wait_s=timeout_s,
+                        services=services)
     kwargs: dict[str, Any] = {"prefixes": prefixes or None}
     if union:
         kwargs["use_default_graph_as_union"] = True
@@ -191,12 +207,18 @@ def run_query(store, sparql: str, *, default_graph=None, named_graphs=None, unio
     def work() -> None:
         try:
             box["result"] = _evaluate(store, sparql, op, kwargs, max_rows, deadline)
-        except BaseException as e:  # handed to the caller's thread
+        except BaseException as e:  # handed to the caller's thread, without this thread's pyoxigraph objects
+            traceback.clear_frames(e.__traceback__)  # (they may only be dropped on the thread that made them)
             box["error"] = e
 
     t0 = time.perf_counter()
-    th = threading.Thread(target=work, name="kgf-sparql", daemon=True)
-    th.start()
+    with _stack_lock:  # a known stack, larger than the parse check had, for pyoxigraph's recursion
+        old = threading.stack_size(EVAL_STACK_BYTES)
+        try:
+            th = threading.Thread(target=work, name="kgf-sparql", daemon=True)
+            th.start()
+        finally:
+            threading.stack_size(old)
     th.join(timeout_s)
     if th.is_alive() or isinstance(box.get("error"), TimeoutError):
         if th.is_alive():

@@ -208,12 +208,14 @@ class KnowledgeBase:
     def cypher(self, query: str, params: dict[str, Any] | None = None, *, timeout_ms: int | None = None,
                max_rows: int | None = None) -> CypherResult:
         from ..bootstrap import build_cypher_views
-        from ..graph import cypher as Q
+        from ..errors import CypherRefusedError
+        from ..graph import cypher_guard
 
-        if Q.is_write(query):
-            raise ValidationError("write clauses (CREATE, MERGE, SET, DELETE, REMOVE, DROP, FOREACH, LOAD CSV) are "
-                                  "not allowed: cypher() is read-only", status=400, type="write_refused")
         svc, s = self.services, self.services.settings
+        try:
+            cypher_guard.check(query, max_chars=s.cypher_max_chars, max_depth=s.cypher_max_depth)
+        except CypherRefusedError as e:
+            raise ValidationError(str(e), status=400, type=e.kind) from e
         views = svc.cypher_views if svc.cypher_views is not None else build_cypher_views(svc)
         if views is None:
             raise NotAvailableError("analyst Cypher needs the FalkorDB graph backend", status=501,

@@ -1,7 +1,8 @@
 """Analysts: read-only Cypher on the caller's tenant view, the ontology, entities and the graph schema.
 
 Tenant isolation for Cypher: the query never runs on the shared graph. It runs read-only (FalkorDB
-GRAPH.RO_QUERY, after a refusal of write clauses) on a copy of the graph holding only the caller's tenant
+GRAPH.RO_QUERY, after graph/cypher_guard.py refused write clauses, LOAD CSV, non-read procedures and text too
+long or too deeply nested for the engine's parser) on a copy of the graph holding only the caller's tenant
 (graph/falkordb_views.py), with a timeout and a row cap. So `MATCH (n) RETURN count(n)` counts the caller's
 nodes only, whatever the query says.
 """
@@ -11,8 +12,8 @@ import time
 
 from fastapi import APIRouter, Query, Request
 
-from ...errors import GraphStoreError, NotFoundError
-from ...graph import cypher as Q
+from ...errors import CypherRefusedError, GraphStoreError, NotFoundError
+from ...graph import cypher as Q, cypher_guard
 from ..auth import Analyst, Reader
 from ..errors import ApiError
 from ..keys import Principal
@@ -27,10 +28,11 @@ def cypher(req: CypherRequest, request: Request, p: Principal = Analyst):
     """Run read-only Cypher over this tenant's graph; rows as JSON. Write clauses are refused (400)."""
     st = get_state(request)
     views = getattr(st.services, "cypher_views", None)
-    if Q.is_write(req.query):
-        audit(request, p, "cypher", "refused", target=req.query[:500], status=400, detail={"reason": "write clause"})
-        raise ApiError(400, "write clauses (CREATE, MERGE, SET, DELETE, REMOVE, DROP, FOREACH, LOAD CSV) are not "
-                            "allowed: /v1/cypher is read-only", "write_refused")
+    try:
+        cypher_guard.check(req.query, max_chars=st.settings.cypher_max_chars, max_depth=st.settings.cypher_max_depth)
+    except CypherRefusedError as e:  # answered 400 with e.kind by the error handler
+        audit(request, p, "cypher", "refused", target=req.query[:500], status=400, detail={"reason": e.kind})
+        raise
     if views is None:
         raise ApiError(501, "analyst Cypher needs the FalkorDB graph backend", "not_implemented")
     timeout = min(req.timeout_ms or st.settings.cypher_timeout_ms, st.settings.cypher_timeout_ms)

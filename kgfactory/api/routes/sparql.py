@@ -13,6 +13,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from ...errors import SparqlRefusedError
 from ..auth import Analyst
 from ..errors import ApiError
 from ..keys import Principal
@@ -109,8 +110,8 @@ async def _sparql(request: Request, p: Principal):
         fmt = choose_format(result.kind, request.headers.get("accept", ""), (params.get("format") or [None])[0])
         out = result.serialize(fmt)
     except Exception as e:
-        kind = "update_refused" if "update" in str(e).lower() else "error"
-        audit(request, p, "sparql", "refused" if kind == "update_refused" else "error", target=query[:500],
+        refused = isinstance(e, SparqlRefusedError) or "update" in str(e).lower()
+        audit(request, p, "sparql", "refused" if refused else "error", target=query[:500],
               detail={"error": str(e)[:300]})
         raise
     content, media = (out if isinstance(out, tuple) else (getattr(out, "content"), getattr(out, "media_type")))
