@@ -39,6 +39,7 @@ def _status(e: Exception) -> tuple[int, str]:
         (E.ParseError, 400, "bad_document"),
         (E.ConfigError, 400, "bad_setting"),
         (E.LLMError, 502, "llm_error"),
+        (E.GraphUnavailableError, 503, "graph_unavailable"),
         (E.StoreError, 503, "store_unavailable"),
         (E.EmbeddingError, 503, "model_unavailable"),
         (E.ExtractionError, 503, "model_unavailable"),
