@@ -193,7 +193,7 @@ def test_engine_left_running_on_purpose_is_reattached(tmp_path):
 def test_stuck_engine_of_a_live_process_is_refused_with_its_pid(tmp_path):
     """A server that does not answer while the process that started it lives: no second server over the same
     files (old code deleted the socket and started one); a clear error naming the pid instead."""
-    from kgfactory.errors import GraphUnavailableError
+    from kgfactory.errors import GraphStoreError
     from kgfactory.graph.falkordb_server import EmbeddedFalkorDB
 
     data = tmp_path / "d"
@@ -204,8 +204,9 @@ def test_stuck_engine_of_a_live_process_is_refused_with_its_pid(tmp_path):
         assert holder.stdout.readline().strip() == "ready"
         kid = _wait(lambda: _redis_children(holder.pid), 10)[0]
         os.kill(kid, signal.SIGSTOP)
-        with pytest.raises(GraphUnavailableError, match=f"pid {kid}"):
+        with pytest.raises(GraphStoreError, match=f"pid {kid}") as refused:
             EmbeddedFalkorDB(data).start()
+        assert type(refused.value).__name__ == "GraphUnavailableError"  # HTTP 503
         assert _state(kid) is not None and EmbeddedFalkorDB(data).sock.exists()  # left alone
     finally:
         if kid:
