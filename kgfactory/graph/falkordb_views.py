@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,12 +38,16 @@ EDGE_BATCH = 2000
 QUERY_MARGIN_S = 2.0  # the engine stops an analyst query at its timeout; the socket deadline comes this much later
 
 
+MAX_VIEWS = 64  # views kept in the engine's memory; the least recently used unused ones go first
+
+
 @dataclass
 class _View:
     name: str
     revision: tuple[int, int]
     users: int = 0
     retired: bool = False
+    used: float = 0.0
 
 
 class FalkorDBTenantViews:
@@ -62,17 +67,23 @@ class FalkorDBTenantViews:
         self._guard = threading.Lock()
         self._gen = itertools.count(1)
         self.builds = 0  # views built by this process (tests, metrics)
+        self._closed = False
 
     # -- the private engine ------------------------------------------------------------------------
     def _dbs(self):
         with self._guard:
+            if self._closed:
+                raise GraphUnavailableError("the analysts' view engine is closed")
             if self._build_db is None:
                 from .falkordb_server import EmbeddedFalkorDB
                 from .falkordb_store import connect
 
                 if self._engine is None:
                     self._engine = EmbeddedFalkorDB.for_views(self.data_dir)
-                sock = str(self._engine.start())
+                try:
+                    sock = str(self._engine.start())
+                except GraphStoreError as e:
+                    raise GraphUnavailableError(f"the analysts' view engine did not start: {e}") from e
                 self._build_db = connect(sock, call_timeout_s=self.call_timeout_s)
                 self._query_db = connect(sock, call_timeout_s=self.max_timeout_ms / 1000 + QUERY_MARGIN_S)
                 self._drop_legacy()
@@ -93,15 +104,31 @@ class FalkorDBTenantViews:
     def engine_pid(self) -> int | None:
         return self._engine.pid() if self._engine is not None else None
 
+    def _restart_if_dead(self) -> None:
+        """The views engine died (killed, crashed): forget it and its views; the next query starts a new one."""
+        with self._guard:
+            proc = getattr(self._engine, "proc", None)
+            if proc is None or proc.poll() is None:
+                return
+            log.warning("the analysts' view engine (pid %s) exited with code %s; starting a new one on the next "
+                        "query", proc.pid, proc.returncode)
+            self._disconnect()
+            self._views.clear()
+            self._engine.stop()
+
+    def _disconnect(self) -> None:
+        for db in (self._build_db, self._query_db):
+            try:
+                if db is not None:
+                    db.connection.close()
+            except Exception as e:
+                log.debug("closing the views engine connection: %s", e)
+        self._build_db = self._query_db = None
+
     def close(self) -> None:
         with self._guard:
-            for db in (self._build_db, self._query_db):
-                try:
-                    if db is not None:
-                        db.connection.close()
-                except Exception as e:
-                    log.debug("closing the views engine connection: %s", e)
-            self._build_db = self._query_db = None
+            self._closed = True
+            self._disconnect()
             self._views.clear()
             if self._engine is not None:
                 self._engine.stop()  # no persistence: its graphs go with it
@@ -117,26 +144,35 @@ class FalkorDBTenantViews:
             lock = self._build_locks.setdefault(tenant, threading.Lock())
             cur = self._views.get(tenant)
             if cur is not None and cur.revision == rev:
-                cur.users += 1
-                return cur
+                return self._use(cur)
         with lock:  # one build per tenant at a time; a second caller finds the first one's view
             with self._guard:
                 cur = self._views.get(tenant)
                 if cur is not None and cur.revision == rev:
-                    cur.users += 1
-                    return cur
+                    return self._use(cur)
             new = _View(self.view_name(tenant, next(self._gen)), rev)
             self._build(new.name, tenant)
             with self._guard:
                 old = self._views.get(tenant)
-                self._views[tenant] = new
-                new.users += 1
-                drop = old is not None and old.users == 0
-                if old is not None:
-                    old.retired = True
-            if drop:
-                self._delete(old.name)
+                self._views[tenant] = self._use(new)
+                gone = [old] if old is not None else []
+                if len(self._views) > MAX_VIEWS:
+                    lru = sorted((v.used, t) for t, v in self._views.items() if t != tenant)
+                    gone += [self._views.pop(t) for _, t in lru[:len(self._views) - MAX_VIEWS]]
+                drop = []
+                for v in gone:
+                    v.retired = True
+                    if v.users == 0:
+                        drop.append(v.name)
+            for name in drop:
+                self._delete(name)
             return new
+
+    @staticmethod
+    def _use(view: _View) -> _View:
+        view.users += 1
+        view.used = time.monotonic()
+        return view
 
     def _release(self, view: _View) -> None:
         with self._guard:
@@ -181,6 +217,7 @@ class FalkorDBTenantViews:
 
             err = wrap(e, "", self.call_timeout_s)
             if isinstance(err, GraphUnavailableError):
+                self._restart_if_dead()
                 raise err from e
             raise GraphStoreError(f"could not build the tenant view for {tenant!r}: {e}") from e
         self.builds += 1
@@ -218,6 +255,7 @@ class FalkorDBTenantViews:
                 if "did not answer" in str(err) and self._engine is not None and self._engine._ping():
                     raise GraphStoreError(f"query timed out after {timeout_ms} ms (no result within "
                                           f"{deadline:g} s)") from e
+                self._restart_if_dead()
                 raise err from e
             msg = str(e)
             if "timed out" in msg.lower():

@@ -168,6 +168,24 @@ def test_views_are_rebuilt_only_when_their_tenant_changed(tmp_path):
         assert held.name not in build_db.list_graphs()
 
 
+@pytest.mark.timeout(180)
+def test_old_views_leave_the_shared_engine_and_views_are_bounded(tmp_path, monkeypatch):
+    """Copies an older version kept in the persistent engine are deleted on first use; the private engine keeps
+    at most MAX_VIEWS views, dropping the least recently used."""
+    import kgfactory.graph.falkordb_views as V
+
+    monkeypatch.setattr(V, "MAX_VIEWS", 2)
+    with _graph(tmp_path) as (server, store, views):
+        _write(store, "a1", "acme")
+        store._db.select_graph("kgf__tenant_view__t_acme").query("CREATE (:Document {id: 'old', tenant: 'globex'})")
+        for t in ("acme", "globex", "initech", "acme"):
+            _rows(views, t, TENANTS)
+        assert "kgf__tenant_view__t_acme" not in store._db.list_graphs()
+        build_db, _ = views._dbs()
+        assert sorted(build_db.list_graphs()) == sorted(v.name for v in views._views.values())
+        assert sorted(views._views) == ["acme", "initech"]  # globex was the least recently used
+
+
 # --- the issue's load, bounded ---------------------------------------------------------------------------------
 @pytest.mark.timeout(240)
 def test_analysts_and_a_churning_tenant_under_frequent_aof_rewrites(tmp_path):
@@ -292,6 +310,20 @@ def test_graph_call_on_a_stopped_engine_fails_within_its_deadline_and_recovers(t
         assert _rows(views, "acme", TENANTS) == [["acme"]]
 
 
+@pytest.mark.timeout(120)
+def test_a_dead_views_engine_is_replaced(tmp_path):
+    """The views engine killed under a running server: one analyst call fails (503), the next one works."""
+    with _graph(tmp_path) as (server, store, views):
+        _write(store, "a1", "acme")
+        assert _rows(views, "acme", TENANTS) == [["acme"]]
+        first = views._engine.pid()
+        os.kill(first, signal.SIGKILL)
+        with pytest.raises(_unavailable()):
+            _bounded(lambda: _rows(views, "acme", TENANTS), 20)
+        assert _rows(views, "acme", TENANTS) == [["acme"]]
+        assert views._engine.pid() not in (None, first)
+
+
 @pytest.mark.timeout(300)
 def test_api_answers_503_and_readyz_fails_while_the_engine_is_stuck(make_services):
     """A graph route answers 503 graph_unavailable and /readyz 503 within their bounds while the engine does
@@ -388,6 +420,7 @@ def test_sigterm_of_kgf_serve_with_a_stuck_engine_ends_in_bounded_time(tmp_path)
         proc.send_signal(signal.SIGTERM)
         out = proc.communicate(timeout=120)[0]
         took = time.monotonic() - t0
+        print(f"kgf serve exited {took:.1f} s after SIGTERM with its engine stopped")
         waiting.join(10)
         assert answers == [503], (answers, out[-3000:])
         assert took < 60, took
