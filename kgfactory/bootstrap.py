@@ -50,11 +50,17 @@ def build_graph_store(settings: Settings, ontology):
         from .graph.falkordb_server import EmbeddedFalkorDB
         from .graph.falkordb_store import FalkorDBGraphStore
 
-        server = EmbeddedFalkorDB(settings.data_dir)
+        server = EmbeddedFalkorDB(settings.data_dir, detached=settings.falkordb_keep_running)
         sock = server.start()
         on_close = None if settings.falkordb_keep_running else server.stop
-        return FalkorDBGraphStore(graph_name=settings.graph_name, unix_socket_path=str(sock),
-                                  labels_for=ontology.labels_for, on_close=on_close)
+        try:
+            return FalkorDBGraphStore(graph_name=settings.graph_name, unix_socket_path=str(sock),
+                                      labels_for=ontology.labels_for, on_close=on_close,
+                                      call_timeout_s=settings.graph_call_timeout_s)
+        except Exception:
+            if on_close:
+                on_close()
+            raise
     if settings.graph_backend == "neo4j":
         from .graph.neo4j_store import Neo4jGraphStore
 
@@ -218,10 +224,15 @@ def build_services(settings: Settings | None = None) -> Services:
 
 
 def build_cypher_views(services: Services):
-    """Analysts' Cypher runs on per-tenant copies of the graph (see graph/falkordb_views.py); None when the
-    graph backend has no such views. The API calls this once at start-up."""
-    if services.settings.graph_backend == "falkordb":
+    """Analysts' Cypher runs on per-tenant copies of the graph in a private engine (see
+    graph/falkordb_views.py), started on the first analyst query; None when the graph backend has no such
+    views. The API calls this once at start-up; Services.close() stops the engine."""
+    s = services.settings
+    if s.graph_backend == "falkordb":
         from .graph.falkordb_views import FalkorDBTenantViews
 
-        services.cypher_views = FalkorDBTenantViews(services.graph, services.settings.graph_name)
+        services.cypher_views = FalkorDBTenantViews(services.graph, s.data_dir, call_timeout_s=s.graph_call_timeout_s,
+                                                    max_timeout_ms=s.cypher_timeout_ms,
+                                                    legacy_prefix=f"{s.graph_name}__tenant_view__")
+        services._closers.append(services.cypher_views.close)
     return services.cypher_views

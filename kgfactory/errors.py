@@ -61,6 +61,11 @@ class CypherRefusedError(KGFError):
         super().__init__(message)
 
 
+class GraphUnavailableError(GraphStoreError):
+    """The graph engine did not answer within its deadline (KGF_GRAPH_CALL_TIMEOUT_S), refused the connection,
+    or is held by another process. The API maps it to HTTP 503; the request may be retried later."""
+
+
 class VectorStoreError(StoreError):
     """The vector store failed or is unreachable."""
 

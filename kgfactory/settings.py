@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     neo4j_database: str = Field(default="neo4j", description="Neo4j database name.")
     neo4j_max_retry_s: float = Field(default=30.0, gt=0, description="How long a write is retried on transient Neo4j errors (deadlocks, leader switch).")
     falkordb_keep_running: bool = Field(default=False, description="Leave the embedded graph server running on close.")
+    graph_call_timeout_s: float = Field(default=60.0, gt=0, description="Deadline of one call to the embedded graph engine; past it the call fails (HTTP 503) instead of hanging. Analyst Cypher uses KGF_CYPHER_TIMEOUT_MS plus a margin.")
     graph_name: str = "kgf"
 
     # embedding

@@ -42,6 +42,7 @@ def _status(e: Exception) -> tuple[int, str]:
         (E.ConfigError, 400, "bad_setting"),
         (E.LLMError, 502, "llm_error"),
         (E.InvalidInputError, 422, "invalid_input"),
+        (E.GraphUnavailableError, 503, "graph_unavailable"),
         (E.StoreError, 503, "store_unavailable"),
         (E.EmbeddingError, 503, "model_unavailable"),
         (E.ExtractionError, 503, "model_unavailable"),

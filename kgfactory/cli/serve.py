@@ -61,16 +61,16 @@ def serve(
     from ..api.serverfile import running_server
 
     s = _settings(data_dir, api_host=host, api_port=port, api_open=True if open_mode else None)
-    other = running_server(s.data_dir)
-    if other:
-        err.print(f"[red]error:[/red] a server (pid {other['pid']}) already serves {s.data_dir} at {other['url']}")
-        raise typer.Exit(2)
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if log_format == "json" else
                          logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
+    other = running_server(s.data_dir)  # a stale file (its server died) is removed here, with a log line
+    if other:
+        err.print(f"[red]error:[/red] a server (pid {other['pid']}) already serves {s.data_dir} at {other['url']}")
+        raise typer.Exit(2)
     if not s.api_open:
         ks = KeyStore(keystore_path(s.data_dir))
         n = sum(1 for k in ks.list() if not k["revoked_at"])

@@ -44,6 +44,7 @@ COMPLETE_DOCUMENTS = """
 UNWIND $rows AS r
 MATCH (d:Document {id: r.id})
 SET d.status = 'complete', d.chunk_count = r.chunks, d.entity_count = r.entities, d.run_id = r.run_id
+RETURN DISTINCT d.tenant AS tenant
 """
 
 SET_DOCUMENT_STATUS = "MATCH (d:Document {id: $id}) SET d.status = $status"
@@ -223,9 +224,18 @@ WHERE NOT a.id IN $ids
 RETURN a.id AS source_id, b.id AS target_id, type(r) AS type, r.weight AS weight
 """
 
-# bumped by every write that completes and every delete, so readers know when to reload their caches
-BUMP_REVISION = "MERGE (m:KGMeta {id: 'revision'}) SET m.value = coalesce(m.value, 0) + 1"
+# 'revision' is bumped once by every write that completes and every delete, so readers know when to reload
+# their caches. Writes of the store also bump 'revision:tenant:<t>' for each tenant they touched; writes that
+# cannot say which tenants they touched (ontology changes, RDF imports) bump 'revision:all'. The analysts'
+# tenant views (graph/falkordb_views.py) are rebuilt when their tenant's or the 'all' revision moved.
+REVISION_ALL = "revision:all"
+REVISION_TENANT = "revision:tenant:"
+BUMP_REVISION = ("UNWIND ['revision', 'revision:all'] AS k MERGE (m:KGMeta {id: k}) "
+                 "SET m.value = coalesce(m.value, 0) + 1")
+BUMP_REVISIONS = "UNWIND $keys AS k MERGE (m:KGMeta {id: k}) SET m.value = coalesce(m.value, 0) + 1"
 GET_REVISION = "MATCH (m:KGMeta {id: 'revision'}) RETURN m.value AS value"
+GET_REVISIONS = "UNWIND $keys AS k OPTIONAL MATCH (m:KGMeta {id: k}) RETURN k AS key, m.value AS value"
+TENANT_OF_DOCUMENT = "MATCH (d:Document {id: $id}) RETURN d.tenant AS tenant"
 
 # --- runs and stats --------------------------------------------------------------------------
 RECORD_RUN = """
@@ -288,9 +298,23 @@ is_write = cypher_guard.is_write
 
 
 # --- HTTP API reads (kgfactory/api): every one carries the caller's tenant ------------------------
-# analysts' Cypher runs on a per-tenant copy of the graph (graph/falkordb_views.py); this empties the copy
-# of every other tenant's nodes and of bookkeeping without a tenant (the revision counter stays)
-DROP_OTHER_TENANTS = "MATCH (n) WHERE NOT n:KGMeta AND (n.tenant IS NULL OR n.tenant <> $tenant) DETACH DELETE n"
+# analysts' Cypher runs on a per-tenant copy of the graph in a separate engine (graph/falkordb_views.py),
+# built from these reads of the tenant's own nodes and of the edges between them. Only labels whose nodes
+# carry a tenant are read, so bookkeeping (IngestRun, KGMeta) and other tenants never reach a view.
+VIEW_LABELS = ("Document", "Chunk", "Entity")
+# template: label filled from VIEW_LABELS only
+VIEW_EXPORT_NODES = "MATCH (n:{label}) WHERE n.tenant = $tenant RETURN labels(n) AS labels, properties(n) AS props"
+VIEW_EXPORT_EDGES = """
+MATCH (a:{label})-[r]->(b) WHERE a.tenant = $tenant AND b.tenant = $tenant
+RETURN a.id AS a, labels(b) AS b_labels, b.id AS b, type(r) AS type, properties(r) AS props
+"""
+# templates for the view graph: labels and types through label_clause/rel_type, taken from the source graph
+VIEW_CREATE_NODES = "UNWIND $rows AS r CREATE (n{labels}) SET n += r"
+VIEW_CREATE_EDGES = """
+UNWIND $rows AS r
+MATCH (a:{src} {{id: r.a}}), (b:{dst} {{id: r.b}})
+CREATE (a)-[x:{rel}]->(b) SET x += r.props
+"""
 
 API_ENTITY = """
 MATCH (e:Entity {id: $id}) WHERE e.tenant = $tenant

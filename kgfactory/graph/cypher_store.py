@@ -110,9 +110,15 @@ class CypherGraphStore:
 
     def complete_documents(self, rows: Sequence[dict[str, Any]]) -> None:
         """rows: {id, chunks, entities, run_id}; flips status to 'complete' as the last write of a document."""
+        tenants: set[str] = set()
         for batch in batches([dict(r) for r in rows]):
-            self._run(Q.COMPLETE_DOCUMENTS, {"rows": batch})
-        self._run(Q.BUMP_REVISION)
+            tenants.update(r["tenant"] for r in self._rows(Q.COMPLETE_DOCUMENTS, {"rows": batch}, read_only=False))
+        self._bump(tenants)
+
+    def _bump(self, tenants) -> None:
+        """One move of the global revision, and of each touched tenant's (see cypher.BUMP_REVISIONS)."""
+        keys = ["revision"] + sorted(Q.REVISION_TENANT + t for t in tenants if t is not None)
+        self._run(Q.BUMP_REVISIONS, {"keys": keys})
 
     def set_status(self, doc_id: str, status: str) -> None:
         self._run(Q.SET_DOCUMENT_STATUS, {"id": doc_id, "status": status})
@@ -122,6 +128,7 @@ class CypherGraphStore:
 
     def delete_document(self, doc_id: str) -> list[str]:
         """Provenance first, then chunks, then the document node last: an interrupted delete re-runs cleanly."""
+        tenants = [r["tenant"] for r in self._rows(Q.TENANT_OF_DOCUMENT, {"id": doc_id})]
         cids = self.chunk_ids(doc_id)
         removed: list[str] = []
         if cids:
@@ -133,13 +140,20 @@ class CypherGraphStore:
             if eids:
                 removed = [r["id"] for r in self._rows(Q.DELETE_ORPHAN_ENTITIES, {"eids": eids}, read_only=False)]
         self._run(Q.DELETE_DOCUMENT, {"id": doc_id})
-        self._run(Q.BUMP_REVISION)
+        self._bump(tenants)
         return removed
 
     # -- reads for the retriever ----------------------------------------------------------------
     def revision(self) -> int:
         rows = self._rows(Q.GET_REVISION)
         return int(rows[0]["value"]) if rows else 0
+
+    def tenant_revision(self, tenant: str) -> tuple[int, int]:
+        """(this tenant's revision, the revision of writes not attributed to a tenant): what a cache of one
+        tenant's data, such as an analyst view, must match."""
+        rows = self._rows(Q.GET_REVISIONS, {"keys": [Q.REVISION_TENANT + tenant, Q.REVISION_ALL]})
+        got = {r["key"]: int(r["value"] or 0) for r in rows}
+        return got.get(Q.REVISION_TENANT + tenant, 0), got.get(Q.REVISION_ALL, 0)
 
     def export_chunks(self, tenant: str | None = None) -> list[dict[str, Any]]:
         return self._rows(Q.EXPORT_CHUNKS, {"tenant": tenant})

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Iterable
 
-from ..errors import GraphStoreError
+from ..errors import GraphStoreError, GraphUnavailableError
 from . import cypher as Q
 from .cypher_store import CHUNK_NS, DOC_NS, ENTITY_NS, CypherGraphStore, _doc, check_params  # noqa: F401  (re-exported)
 
@@ -18,11 +18,10 @@ class FalkorDBGraphStore(CypherGraphStore):
     dialect = "falkordb"
 
     def __init__(self, graph_name: str = "kgf", unix_socket_path: str | None = None, host: str = "localhost",
-                 port: int = 6379, labels_for=None, on_close=None):
+                 port: int = 6379, labels_for=None, on_close=None, call_timeout_s: float | None = 60.0):
+        self.call_timeout_s = call_timeout_s
         try:
-            from falkordb import FalkorDB
-
-            self._db = FalkorDB(unix_socket_path=unix_socket_path) if unix_socket_path else FalkorDB(host=host, port=port)
+            self._db = connect(unix_socket_path, host, port, call_timeout_s)
             self._g = self._db.select_graph(graph_name)
         except Exception as e:
             raise GraphStoreError(f"cannot connect to FalkorDB ({unix_socket_path or f'{host}:{port}'}): {e}") from e
@@ -37,7 +36,7 @@ class FalkorDBGraphStore(CypherGraphStore):
                 return self._g.ro_query(cypher, params or {})
             return self._g.query(cypher, params or {})
         except Exception as e:
-            raise GraphStoreError(f"FalkorDB query failed: {e}") from e
+            raise wrap(e, "FalkorDB query failed", self.call_timeout_s) from e
 
     def _rows(self, cypher: str, params: dict[str, Any] | None = None, read_only: bool = True) -> list[dict[str, Any]]:
         try:
@@ -55,7 +54,7 @@ class FalkorDBGraphStore(CypherGraphStore):
                 self._g.query(stmt)
             except Exception as e:  # already exists
                 if "already" not in str(e).lower():
-                    raise GraphStoreError(f"creating index failed ({stmt}): {e}") from e
+                    raise wrap(e, f"creating index failed ({stmt})", self.call_timeout_s) from e
 
     def close(self) -> None:
         try:
@@ -64,6 +63,41 @@ class FalkorDBGraphStore(CypherGraphStore):
             log.debug("closing FalkorDB connection: %s", e)
         if self._on_close:
             self._on_close()
+
+
+def connect(unix_socket_path: str | None, host: str = "localhost", port: int = 6379,
+            call_timeout_s: float | None = 60.0):
+    """A FalkorDB client whose every call has a deadline, and which never retries on its own.
+
+    Why: without a socket timeout a stuck engine hung every caller forever (issue 14: a deadlocked engine
+    took /readyz, the API and SIGTERM down with it). redis-py's default retry would resend a write that
+    timed out (applying it twice) and multiply the wait; a timed-out connection is closed, not reused."""
+    from falkordb import FalkorDB
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    kw: dict[str, Any] = {"socket_timeout": call_timeout_s, "retry": Retry(NoBackoff(), 0),
+                          "socket_connect_timeout": min(call_timeout_s, 5.0) if call_timeout_s else 5.0}
+    if unix_socket_path:
+        return FalkorDB(unix_socket_path=unix_socket_path, **kw)
+    return FalkorDB(host=host, port=port, **kw)
+
+
+def wrap(e: Exception, what: str, call_timeout_s: float | None,
+         setting: str = "KGF_GRAPH_CALL_TIMEOUT_S") -> GraphStoreError:
+    """Vendor error -> GraphUnavailableError (no answer in time, connection refused or lost) or GraphStoreError."""
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
+    except ImportError:  # pragma: no cover - redis comes with falkordb
+        return GraphStoreError(f"{what}: {e}")
+    if isinstance(e, RedisTimeoutError):
+        return GraphUnavailableError(f"the graph engine did not answer within {call_timeout_s or 5.0:g} s "
+                                     f"({setting}): {e}")
+    if isinstance(e, (RedisConnectionError, OSError)):
+        return GraphUnavailableError(f"the graph engine is not reachable: {e}")
+    if isinstance(e, GraphStoreError):
+        return e
+    return GraphStoreError(f"{what}: {e}")
 
 
 def _plain(v: Any) -> Any:

@@ -3,78 +3,266 @@
 Every tenant shares one property graph (a `tenant` property on Document, Chunk and Entity). Rewriting or
 filtering an analyst's arbitrary Cypher cannot keep tenant A out of tenant B's data (aggregates,
 `MATCH (n)`, path functions all see everything), so analyst Cypher never runs on the shared graph. It runs,
-read-only, on a copy holding only the caller's nodes: GRAPH.COPY of the shared graph, then a delete of
-every node whose tenant differs (bookkeeping nodes without a tenant, such as IngestRun, go too; the
-revision counter stays so the view knows what it was copied from). A view is rebuilt when the shared
-graph's revision has moved since it was copied, so it is never staler than the last completed write.
+read-only, on a view graph that holds only the caller's nodes and the edges between them.
 
-What a view still shares with the full graph: FalkorDB's schema catalogue (label, relationship-type and
-property-key names, which come from the ontology and the ingest code, not from tenant data).
+How a view is built (issue 14, defect 4): the tenant's nodes and edges are read from the shared graph with
+ordinary tenant-filtered Cypher reads, and written with UNWIND batches into a graph of a second, private
+engine that has no persistence (EmbeddedFalkorDB.for_views). The earlier design, GRAPH.COPY of the whole graph
+per tenant per revision, forked the persistent engine; a fork colliding with an automatic AOF rewrite left
+FalkorDB deadlocked on its GIL ("Can't fork for module: File exists"), and every copy cost O(graph) and was
+itself written to the append-only file. Now nothing here forks, views never touch the append-only file, and a
+view is rebuilt lazily: only when its tenant's analysts query it and only if that tenant's data (or data no
+write attributed to a tenant, such as an ontology change) moved since it was built (store.tenant_revision).
+
+A rebuild goes into a new graph; queries already running finish on the old one, which is deleted when its
+last query ends. What a view still shares with the full graph: label, relationship-type and property-key
+names (they come from the ontology and the ingest code, not from tenant data).
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from ..errors import GraphStoreError
+from ..errors import GraphStoreError, GraphUnavailableError
 from . import cypher as Q
 
 log = logging.getLogger(__name__)
+
+NODE_BATCH = 500  # nodes carry their text: keep one UNWIND statement to a few MB
+EDGE_BATCH = 2000
+QUERY_MARGIN_S = 2.0  # the engine stops an analyst query at its timeout; the socket deadline comes this much later
+
+
+MAX_VIEWS = 64  # views kept in the engine's memory; the least recently used unused ones go first
+
+
+@dataclass
+class _View:
+    name: str
+    revision: tuple[int, int]
+    users: int = 0
+    retired: bool = False
+    used: float = 0.0
 
 
 class FalkorDBTenantViews:
     """run(cypher, params, tenant, timeout_ms, max_rows) on the tenant's view, read-only."""
 
-    def __init__(self, store, graph_name: str):
+    def __init__(self, store, data_dir: Path, call_timeout_s: float = 60.0, max_timeout_ms: int = 5000,
+                 engine=None, legacy_prefix: str | None = None):
         self.store = store
-        self.graph_name = graph_name
-        self._locks: dict[str, threading.Lock] = {}
+        self.legacy_prefix = legacy_prefix  # views an older version kept in the shared engine: deleted once
+        self.data_dir = Path(data_dir)
+        self.call_timeout_s = call_timeout_s
+        self.max_timeout_ms = max_timeout_ms
+        self._engine = engine  # started on first use (EmbeddedFalkorDB.for_views)
+        self._build_db = self._query_db = None
+        self._views: dict[str, _View] = {}
+        self._build_locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._gen = itertools.count(1)
+        self.builds = 0  # views built by this process (tests, metrics)
+        self._closed = False
 
-    def view_name(self, tenant: str) -> str:
-        return f"{self.graph_name}__tenant_view__{Q.check_name(_safe(tenant))}"
-
-    def _lock(self, tenant: str) -> threading.Lock:
+    # -- the private engine ------------------------------------------------------------------------
+    def _dbs(self):
         with self._guard:
-            return self._locks.setdefault(tenant, threading.Lock())
+            if self._closed:
+                raise GraphUnavailableError("the analysts' view engine is closed")
+            if self._build_db is None:
+                from .falkordb_server import EmbeddedFalkorDB
+                from .falkordb_store import connect
 
-    def _view(self, tenant: str):
-        db = self.store._db
-        name = self.view_name(tenant)
-        rev = self.store.revision()
-        with self._lock(tenant):
-            view = db.select_graph(name)
+                if self._engine is None:
+                    self._engine = EmbeddedFalkorDB.for_views(self.data_dir)
+                try:
+                    sock = str(self._engine.start())
+                except GraphStoreError as e:
+                    raise GraphUnavailableError(f"the analysts' view engine did not start: {e}") from e
+                self._build_db = connect(sock, call_timeout_s=self.call_timeout_s)
+                self._query_db = connect(sock, call_timeout_s=self.max_timeout_ms / 1000 + QUERY_MARGIN_S)
+                self._drop_legacy()
+            return self._build_db, self._query_db
+
+    def _drop_legacy(self) -> None:
+        """Older versions kept views (GRAPH.COPY copies) in the shared, persistent engine: delete them."""
+        if not self.legacy_prefix:
+            return
+        try:
+            for name in self.store._db.list_graphs():
+                if name.startswith(self.legacy_prefix):
+                    self.store._db.select_graph(name).delete()
+                    log.info("deleted %s, a tenant view an older version kept in the shared graph engine", name)
+        except Exception as e:
+            log.warning("could not delete the old tenant views in the shared graph engine: %s", e)
+
+    def engine_pid(self) -> int | None:
+        return self._engine.pid() if self._engine is not None else None
+
+    def _restart_if_dead(self) -> None:
+        """The views engine died (killed, crashed): forget it and its views; the next query starts a new one."""
+        with self._guard:
+            proc = getattr(self._engine, "proc", None)
+            if proc is None or proc.poll() is None:
+                return
+            log.warning("the analysts' view engine (pid %s) exited with code %s; starting a new one on the next "
+                        "query", proc.pid, proc.returncode)
+            self._disconnect()
+            self._views.clear()
+            self._engine.stop()
+
+    def _disconnect(self) -> None:
+        for db in (self._build_db, self._query_db):
             try:
-                if name in db.list_graphs():
-                    got = view.ro_query(Q.GET_REVISION).result_set
-                    if got and int(got[0][0] or 0) == rev:
-                        return view
-                    view.delete()
-                if self.graph_name not in db.list_graphs():
-                    return None  # nothing written yet: an empty graph
-                view = self.store._g.copy(name)
-                view.query(Q.DROP_OTHER_TENANTS, {"tenant": tenant})
-                log.info("built Cypher view %s at revision %s", name, rev)
-                return view
+                if db is not None:
+                    db.connection.close()
             except Exception as e:
-                raise GraphStoreError(f"could not build the tenant view for {tenant!r}: {e}") from e
+                log.debug("closing the views engine connection: %s", e)
+        self._build_db = self._query_db = None
+
+    def close(self) -> None:
+        with self._guard:
+            self._closed = True
+            self._disconnect()
+            self._views.clear()
+            if self._engine is not None:
+                self._engine.stop()  # no persistence: its graphs go with it
+
+    # -- views ---------------------------------------------------------------------------------------
+    def view_name(self, tenant: str, generation: int = 0) -> str:
+        return f"view_{Q.check_name(_safe(tenant))}_{generation}"
+
+    def _acquire(self, tenant: str) -> _View:
+        """The tenant's view at the store's current revision (built if needed), counted as in use."""
+        rev = self.store.tenant_revision(tenant)
+        with self._guard:
+            lock = self._build_locks.setdefault(tenant, threading.Lock())
+            cur = self._views.get(tenant)
+            if cur is not None and cur.revision == rev:
+                return self._use(cur)
+        with lock:  # one build per tenant at a time; a second caller finds the first one's view
+            with self._guard:
+                cur = self._views.get(tenant)
+                if cur is not None and cur.revision == rev:
+                    return self._use(cur)
+            new = _View(self.view_name(tenant, next(self._gen)), rev)
+            self._build(new.name, tenant)
+            with self._guard:
+                old = self._views.get(tenant)
+                self._views[tenant] = self._use(new)
+                gone = [old] if old is not None else []
+                if len(self._views) > MAX_VIEWS:
+                    lru = sorted((v.used, t) for t, v in self._views.items() if t != tenant)
+                    gone += [self._views.pop(t) for _, t in lru[:len(self._views) - MAX_VIEWS]]
+                drop = []
+                for v in gone:
+                    v.retired = True
+                    if v.users == 0:
+                        drop.append(v.name)
+            for name in drop:
+                self._delete(name)
+            return new
+
+    @staticmethod
+    def _use(view: _View) -> _View:
+        view.users += 1
+        view.used = time.monotonic()
+        return view
+
+    def _release(self, view: _View) -> None:
+        with self._guard:
+            view.users -= 1
+            drop = view.retired and view.users == 0
+        if drop:
+            self._delete(view.name)
+
+    def _build(self, name: str, tenant: str) -> None:
+        """Copy the tenant's nodes and the edges between them into graph `name` of the views engine."""
+        build_db, _ = self._dbs()
+        g = build_db.select_graph(name)
+        try:
+            for stmt in Q.DIALECTS["falkordb"]["indexes"]:  # also creates the graph, so an empty view exists
+                g.query(stmt)
+            nodes = edges = 0
+            for label in Q.VIEW_LABELS:
+                by_labels: dict[tuple[str, ...], list[dict]] = {}
+                for r in self.store._rows(Q.VIEW_EXPORT_NODES.format(label=label), {"tenant": tenant}):
+                    by_labels.setdefault(tuple(r["labels"]), []).append(dict(r["props"]))
+                for labels, rows in by_labels.items():
+                    stmt = Q.VIEW_CREATE_NODES.format(labels=Q.label_clause(list(labels)))
+                    for i in range(0, len(rows), NODE_BATCH):
+                        g.query(stmt, {"rows": rows[i:i + NODE_BATCH]})
+                    nodes += len(rows)
+            for label in Q.VIEW_LABELS:
+                by_kind: dict[tuple[str, str, str], list[dict]] = {}
+                for r in self.store._rows(Q.VIEW_EXPORT_EDGES.format(label=label), {"tenant": tenant}):
+                    dst = next((x for x in Q.VIEW_LABELS if x in (r["b_labels"] or [])), None)
+                    if dst is None or r["a"] is None or r["b"] is None:
+                        continue  # the view holds VIEW_LABELS nodes only
+                    by_kind.setdefault((label, r["type"], dst), []).append(
+                        {"a": r["a"], "b": r["b"], "props": dict(r["props"] or {})})
+                for (src, rtype, dst), rows in by_kind.items():
+                    stmt = Q.VIEW_CREATE_EDGES.format(src=Q.rel_type(src), dst=Q.rel_type(dst), rel=Q.rel_type(rtype))
+                    for i in range(0, len(rows), EDGE_BATCH):
+                        g.query(stmt, {"rows": rows[i:i + EDGE_BATCH]})
+                    edges += len(rows)
+        except Exception as e:
+            self._delete(name)
+            from .falkordb_store import wrap
+
+            err = wrap(e, "", self.call_timeout_s)
+            if isinstance(err, GraphUnavailableError):
+                self._restart_if_dead()
+                raise err from e
+            raise GraphStoreError(f"could not build the tenant view for {tenant!r}: {e}") from e
+        self.builds += 1
+        log.info("built Cypher view %s for tenant %r: %d nodes, %d edges", name, tenant, nodes, edges)
+
+    def _delete(self, name: str) -> None:
+        db = self._build_db
+        if db is None:
+            return
+        try:
+            db.select_graph(name).delete()
+        except Exception as e:
+            log.debug("dropping view %s: %s", name, e)
 
     def run(self, cypher: str, params: dict[str, Any] | None, tenant: str, timeout_ms: int,
             max_rows: int) -> tuple[list[str], list[list[Any]], bool]:
-        """(columns, rows, truncated). Raises GraphStoreError (timeouts say so)."""
+        """(columns, rows, truncated). Raises GraphStoreError (timeouts say so), GraphUnavailableError when
+        an engine does not answer within its deadline."""
         if Q.is_write(cypher):
             raise GraphStoreError("write clauses are not allowed in a read-only query")
-        view = self._view(tenant)
-        if view is None:
-            return [], [], False
+        view = self._acquire(tenant)
         try:
-            res = view.ro_query(cypher, params or {}, timeout=int(timeout_ms))
+            _, query_db = self._dbs()
+            res = query_db.select_graph(view.name).ro_query(cypher, params or {}, timeout=int(timeout_ms))
+        except GraphStoreError:
+            raise
         except Exception as e:
+            from .falkordb_store import wrap
+
+            deadline = self.max_timeout_ms / 1000 + QUERY_MARGIN_S
+            err = wrap(e, "", deadline, "KGF_CYPHER_TIMEOUT_MS plus a margin")
+            if isinstance(err, GraphUnavailableError):
+                # the engine answers PING while a query runs: then the query is slow (FalkorDB does not stop
+                # every query at its timeout, e.g. a huge range() is built first), not the engine stuck
+                if "did not answer" in str(err) and self._engine is not None and self._engine._ping():
+                    raise GraphStoreError(f"query timed out after {timeout_ms} ms (no result within "
+                                          f"{deadline:g} s)") from e
+                self._restart_if_dead()
+                raise err from e
             msg = str(e)
             if "timed out" in msg.lower():
                 raise GraphStoreError(f"query timed out after {timeout_ms} ms") from e
             raise GraphStoreError(f"query failed: {msg}") from e
+        finally:
+            self._release(view)
         from .falkordb_store import _plain
 
         cols = [h[1] if isinstance(h, (list, tuple)) else h for h in (res.header or [])]
@@ -83,12 +271,14 @@ class FalkorDBTenantViews:
         return cols, [[_plain(v) for v in row] for row in rows[:max_rows]], truncated
 
     def drop(self, tenant: str) -> None:
-        try:
-            db = self.store._db
-            if self.view_name(tenant) in db.list_graphs():
-                db.select_graph(self.view_name(tenant)).delete()
-        except Exception as e:
-            log.debug("dropping view: %s", e)
+        with self._guard:
+            view = self._views.pop(tenant, None)
+            if view is None:
+                return
+            view.retired = True
+            drop = view.users == 0
+        if drop:
+            self._delete(view.name)
 
 
 def _safe(tenant: str) -> str:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from ..errors import GraphStoreError
+from ..errors import GraphStoreError, GraphUnavailableError
 from . import _base as B
 from .errors import KGFactoryError, NotAvailableError, NotFoundError, ValidationError
 from .models import (AskResult, CypherResult, DeleteResult, DocumentDetail, DocumentInfo, EntityDetail,
@@ -226,6 +226,8 @@ class KnowledgeBase:
         try:
             cols, rows, truncated = views.run(query, params or {}, self.tenant, timeout, cap)
         except GraphStoreError as e:
+            if isinstance(e, GraphUnavailableError) or "could not build" in str(e):
+                raise  # the engine's fault, not the query's: as for every other call of the local client
             timed_out = "timed out" in str(e)
             raise ValidationError(f"Cypher {'timed out' if timed_out else 'failed'}: {e}",
                                   status=408 if timed_out else 400, type="timeout" if timed_out else "bad_query") from e

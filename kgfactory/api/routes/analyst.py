@@ -12,7 +12,7 @@ import time
 
 from fastapi import APIRouter, Query, Request
 
-from ...errors import CypherRefusedError, GraphStoreError, NotFoundError
+from ...errors import CypherRefusedError, GraphStoreError, GraphUnavailableError, NotFoundError
 from ...graph import cypher as Q, cypher_guard
 from ..auth import Analyst, Reader
 from ..errors import ApiError
@@ -42,9 +42,10 @@ def cypher(req: CypherRequest, request: Request, p: Principal = Analyst):
         cols, rows, truncated = views.run(req.query, req.params, p.tenant, timeout, cap)
     except GraphStoreError as e:
         msg = str(e)
-        status = 408 if "timed out" in msg else 400
+        unavailable = isinstance(e, GraphUnavailableError) or "could not build" in msg  # not the query's fault
+        status = 503 if unavailable else 408 if "timed out" in msg else 400
         audit(request, p, "cypher", "error", target=req.query[:500], status=status, detail={"error": msg[:300]})
-        if "could not build" in msg:
+        if unavailable:
             raise
         raise ApiError(status, f"Cypher {'timed out' if status == 408 else 'failed'}: {msg}",
                        "timeout" if status == 408 else "bad_query") from e

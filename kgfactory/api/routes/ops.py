@@ -10,7 +10,8 @@ from fastapi.responses import JSONResponse, Response
 from ..state import get_state
 
 router = APIRouter(tags=["operations"])
-_pool = cf.ThreadPoolExecutor(max_workers=2, thread_name_prefix="kgf-readyz")
+# a check stuck on an engine that does not answer holds its worker until the call deadline: room for more
+_pool = cf.ThreadPoolExecutor(max_workers=8, thread_name_prefix="kgf-readyz")
 
 
 @router.get("/healthz")
