@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -108,8 +109,16 @@ class FalkorDBTenantViews:
         """The views engine died (killed, crashed): forget it and its views; the next query starts a new one."""
         with self._guard:
             proc = getattr(self._engine, "proc", None)
-            if proc is None or proc.poll() is None:
+            if proc is None:
                 return
+            if proc.poll() is None:
+                # a killed engine takes a moment to go (its thread pools unwind): wait briefly, and treat one
+                # that is still there but does not answer PING as dead too (stop() below kills it)
+                try:
+                    proc.wait(timeout=1.0)
+                except subprocess.TimeoutExpired:
+                    if self._engine._ping():
+                        return
             log.warning("the analysts' view engine (pid %s) exited with code %s; starting a new one on the next "
                         "query", proc.pid, proc.returncode)
             self._disconnect()
