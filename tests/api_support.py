@@ -122,3 +122,23 @@ class RdflibStandIn:
                 return res.serialize(format=fmt).decode(), media[fmt]
 
         return R()
+
+
+def wait_ready(proc, url: str, timeout: float = 240.0) -> None:
+    """Poll /readyz of a `kgf serve` child (stdout piped, text) until 200; when it dies or is too slow, fail with
+    the end of its output (killing it first if it still runs)."""
+    import httpx
+
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url + "/readyz", timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > end:
+            if proc.poll() is None:
+                proc.kill()
+            out = proc.communicate(timeout=30)[0] or ""
+            raise AssertionError(f"kgf serve did not get ready: {out[-3000:]}")
+        time.sleep(0.5)

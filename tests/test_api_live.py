@@ -7,12 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
-from api_support import LiveServer, SAMPLE_TEXT_B, build, free_port, h, make_keys, wait_job
+from api_support import LiveServer, SAMPLE_TEXT_B, build, free_port, h, make_keys, wait_job, wait_ready
 
 TEXT_A = ("Helios Robotics was founded by Ada Park in Oslo. Ada Park works for Helios Robotics as its chief "
           "engineer. Helios Robotics builds warehouse robots.")
@@ -143,15 +142,7 @@ def test_kgf_serve_process_open_mode_and_sigterm(tmp_path):
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        end = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < end, proc.stdout.read() if proc.poll() is not None else "slow"
-            time.sleep(0.5)
+        wait_ready(proc, url, timeout=180)
         info = json.loads((tmp_path / "d" / "api" / "server.json").read_text())
         assert info["pid"] == proc.pid and info["url"] == url
         r = httpx.post(url + "/v1/query", json={"question": "anything"})  # open mode: no key needed

@@ -105,20 +105,19 @@ class FalkorDBTenantViews:
     def engine_pid(self) -> int | None:
         return self._engine.pid() if self._engine is not None else None
 
-    def _restart_if_dead(self) -> None:
+    def _restart_if_dead(self, reap_wait: float = 0.0) -> None:
         """The views engine died (killed, crashed): forget it and its views; the next query starts a new one."""
         with self._guard:
             proc = getattr(self._engine, "proc", None)
             if proc is None:
                 return
             if proc.poll() is None:
-                # a killed engine takes a moment to go (its thread pools unwind): wait briefly, and treat one
-                # that is still there but does not answer PING as dead too (stop() below kills it)
+                # a killed engine takes a moment to go (its thread pools unwind): wait briefly for it; one that
+                # is still there is stuck or slow, not dead, and is left alone (the caller gets its 503)
                 try:
-                    proc.wait(timeout=1.0)
+                    proc.wait(timeout=reap_wait)
                 except subprocess.TimeoutExpired:
-                    if self._engine._ping():
-                        return
+                    return
             log.warning("the analysts' view engine (pid %s) exited with code %s; starting a new one on the next "
                         "query", proc.pid, proc.returncode)
             self._disconnect()
@@ -226,7 +225,8 @@ class FalkorDBTenantViews:
 
             err = wrap(e, "", self.call_timeout_s)
             if isinstance(err, GraphUnavailableError):
-                self._restart_if_dead()
+                # a refused or reset connection (not a missed deadline) is what a killed engine leaves
+                self._restart_if_dead(reap_wait=0.0 if "did not answer" in str(err) else 1.0)
                 raise err from e
             raise GraphStoreError(f"could not build the tenant view for {tenant!r}: {e}") from e
         self.builds += 1
@@ -264,7 +264,8 @@ class FalkorDBTenantViews:
                 if "did not answer" in str(err) and self._engine is not None and self._engine._ping():
                     raise GraphStoreError(f"query timed out after {timeout_ms} ms (no result within "
                                           f"{deadline:g} s)") from e
-                self._restart_if_dead()
+                # a refused or reset connection (not a missed deadline) is what a killed engine leaves
+                self._restart_if_dead(reap_wait=0.0 if "did not answer" in str(err) else 1.0)
                 raise err from e
             msg = str(e)
             if "timed out" in msg.lower():

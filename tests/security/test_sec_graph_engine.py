@@ -23,7 +23,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from api_support import free_port
+from api_support import free_port, wait_ready
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="signals and /proc are Linux here")
 
@@ -393,15 +393,7 @@ def test_sigterm_of_kgf_serve_with_a_stuck_engine_ends_in_bounded_time(tmp_path)
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     kid = None
     try:
-        end = time.monotonic() + 240
-        while True:
-            try:
-                if httpx.get(url + "/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < end, proc.stdout.read() if proc.poll() is not None else "slow"
-            time.sleep(0.5)
+        wait_ready(proc, url)
         kid = _redis_child(proc.pid)
         assert kid
         os.kill(kid, signal.SIGSTOP)

@@ -15,7 +15,7 @@ import pytest
 
 import kgfactory
 
-from api_support import free_port, h, make_keys
+from api_support import free_port, h, make_keys, wait_ready
 
 pytestmark = pytest.mark.timeout(600)
 CODE = Path(kgfactory.__file__).resolve().parents[1]  # the kgfactory under test, for child processes
@@ -28,20 +28,6 @@ def _serve(data: Path, port: int) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "kgfactory.cli.main", "serve", "--port", str(port),
                              "--log-format", "text"], env=env, cwd=CODE, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
-
-
-def _ready(proc: subprocess.Popen, url: str, timeout: float = 240) -> None:
-    end = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(url + "/readyz", timeout=5).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > end:
-            proc.kill()
-            raise AssertionError(f"kgf serve did not get ready: {proc.communicate(timeout=30)[0][-3000:]}")
-        time.sleep(0.5)
 
 
 def _texts(n: int, prefix: str) -> list[dict]:
@@ -60,7 +46,7 @@ def test_a_job_survives_kill_9_and_finishes_with_exact_counts(tmp_path):
     url = f"http://127.0.0.1:{port}"
     proc = _serve(data, port)
     try:
-        _ready(proc, url)
+        wait_ready(proc, url)
         with httpx.Client(base_url=url, timeout=60, headers=h(key)) as c:
             r = c.post("/v1/documents/texts", json={"texts": _texts(N, "Long")})
             assert r.status_code == 202, r.text
@@ -80,7 +66,7 @@ def test_a_job_survives_kill_9_and_finishes_with_exact_counts(tmp_path):
         proc.wait(timeout=30)
 
         proc = _serve(data, port)
-        _ready(proc, url)
+        wait_ready(proc, url)
         with httpx.Client(base_url=url, timeout=60, headers=h(key)) as c:
             jobs = {j["id"]: j for j in c.get("/v1/jobs").json()}
             assert set(jobs) == {long_id, short_id}, jobs  # neither was forgotten

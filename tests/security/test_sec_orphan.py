@@ -13,10 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from api_support import free_port
+from api_support import free_port, wait_ready
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; PR_SET_PDEATHSIG is Linux")
 
@@ -242,18 +241,6 @@ def _serve(data: Path, port: int, **env) -> subprocess.Popen:
                             env=_env(data, **env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _wait_ready(proc: subprocess.Popen, url: str, timeout: float = 240) -> None:
-    end = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(url + "/readyz", timeout=5).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert proc.poll() is None and time.monotonic() < end, proc.stdout.read() if proc.poll() is not None else "slow"
-        time.sleep(0.5)
-
-
 @pytest.mark.timeout(600)
 def test_kgf_serve_kill_9_leaves_no_engine_and_restarts(tmp_path):
     """kill -9 of `kgf serve`: its redis-server dies with it; server.json still names the dead pid; the next
@@ -263,7 +250,7 @@ def test_kgf_serve_kill_9_leaves_no_engine_and_restarts(tmp_path):
     first = _serve(data, port)
     kids: list[int] = []
     try:
-        _wait_ready(first, f"http://127.0.0.1:{port}")
+        wait_ready(first, f"http://127.0.0.1:{port}")
         kids = _redis_children(first.pid)
         assert len(kids) == 1, kids
         first.kill()
@@ -278,7 +265,7 @@ def test_kgf_serve_kill_9_leaves_no_engine_and_restarts(tmp_path):
     port = free_port()
     second = _serve(data, port)
     try:
-        _wait_ready(second, f"http://127.0.0.1:{port}")
+        wait_ready(second, f"http://127.0.0.1:{port}")
         info = json.loads((data / "api" / "server.json").read_text())
         assert info["pid"] == second.pid and info["url"] == f"http://127.0.0.1:{port}"
         assert len(_redis_children(second.pid)) == 1
