@@ -29,7 +29,8 @@ def _as_ids(idx: GraphIndex) -> dict:
     node = E + C
     return {
         "chunks": {c: (idx.chunk_doc[i], idx.chunk_tenant[i], tuple(idx.chunk_tags[i])) for i, c in enumerate(C)},
-        "entities": {e: (idx.entity_names[i], idx.entity_labels[i], frozenset(idx.entity_aliases[i]))
+        "entities": {e: (idx.entity_names[i], idx.entity_labels[i], frozenset(idx.entity_aliases[i]),
+                         idx.entity_tenant[i])
                      for i, e in enumerate(E)},
         "names": {k: sorted(E[p] for p in v) for k, v in idx.names.items()},
         "max_name_words": idx.max_name_words,

@@ -180,7 +180,7 @@ RETURN c.id AS id, d.id AS doc_id, d.tenant AS tenant, d.tags AS tags
 
 EXPORT_ENTITIES = """
 MATCH (e:Entity) WHERE $tenant IS NULL OR e.tenant = $tenant
-RETURN e.id AS id, e.name AS name, e.aliases AS aliases, e.label AS label
+RETURN e.id AS id, e.name AS name, e.aliases AS aliases, e.label AS label, e.tenant AS tenant
 """
 
 # --- delta reads for the retriever's incremental refresh (only what an ingest or delete touched) --------
@@ -200,7 +200,7 @@ RETURN c.id AS chunk_id, e.id AS entity_id, m.count AS count
 EXPORT_ENTITIES_BY_ID = """
 UNWIND $ids AS id
 MATCH (e:Entity {id: id})
-RETURN e.id AS id, e.name AS name, e.aliases AS aliases, e.label AS label
+RETURN e.id AS id, e.name AS name, e.aliases AS aliases, e.label AS label, e.tenant AS tenant
 """
 
 # two index lookups instead of `a.id IN $ids OR b.id IN $ids`, which scans every relationship; an edge

@@ -31,6 +31,7 @@ class GraphIndex:
     entity_names: list[str] = field(default_factory=list)
     entity_labels: list[str] = field(default_factory=list)
     entity_aliases: list[tuple[str, ...]] = field(default_factory=list)
+    entity_tenant: list[str] = field(default_factory=list)
     chunk_ids: list[str] = field(default_factory=list)
     chunk_doc: list[str] = field(default_factory=list)
     chunk_tenant: list[str] = field(default_factory=list)
@@ -98,6 +99,7 @@ class GraphIndex:
         self.entity_names.append(row["name"])
         self.entity_labels.append(row.get("label") or "Concept")
         self.entity_aliases.append(tuple(row.get("aliases") or ()))
+        self.entity_tenant.append(row.get("tenant") or "")
 
     def name_keys(self, i: int) -> set[str]:
         keys = (normalise(n) for n in {self.entity_names[i], *self.entity_aliases[i]})
@@ -206,6 +208,28 @@ class GraphIndex:
                 break
         return reached
 
+    def entity_scope(self, tenants: set[str], docs: set[str] = frozenset(), tags: set[str] = frozenset()) -> np.ndarray | None:
+        """Entities a search with these filters may show or seed from: the tenant's own (strict), and with doc
+        or tag filters only those a permitted chunk mentions. None when nothing is filtered."""
+        if not (tenants or docs or tags):
+            return None
+        key = (frozenset(tenants), frozenset(docs), frozenset(tags))
+        cache = self.__dict__.setdefault("_scopes", {})
+        if key not in cache:
+            mask = np.ones(self.n_entities, dtype=bool)
+            if tenants:
+                mask &= np.fromiter((t in tenants for t in self.entity_tenant), dtype=bool, count=self.n_entities)
+            if docs or tags:
+                ok = np.fromiter(((not docs or d in docs) and (not tenants or t in tenants)
+                                  and (not tags or bool(tags & set(g)))
+                                  for d, t, g in zip(self.chunk_doc, self.chunk_tenant, self.chunk_tags)),
+                                 dtype=np.float32, count=self.n_chunks)
+                mask &= np.asarray(self.mentions.T @ ok).ravel() > 0
+            if len(cache) > 64:
+                cache.clear()
+            cache[key] = mask
+        return cache[key]
+
     def class_mask(self, classes: set[str]) -> np.ndarray:
         return np.fromiter((lbl in classes for lbl in self.entity_labels), dtype=bool, count=self.n_entities)
 
@@ -215,10 +239,11 @@ class GraphIndex:
             return np.zeros(self.n_chunks)
         return self.ops.khop(np.asarray(entity_seeds, dtype=np.float64)[:, None], hops, decay)[:, 0]
 
-    def bfs_parents(self, sources: list[int], max_hops: int = 2) -> dict[int, int | None]:
-        """One multi-source BFS over the adjacency: parent pointers for every entity within max_hops."""
-        parents: dict[int, int | None] = {s: None for s in sources}
-        frontier = list(sources)
+    def bfs_parents(self, sources: list[int], max_hops: int = 2, scope: np.ndarray | None = None) -> dict[int, int | None]:
+        """One multi-source BFS over the adjacency: parent pointers for every entity within max_hops (only
+        through entities in `scope` when given)."""
+        parents: dict[int, int | None] = {s: None for s in sources if scope is None or scope[s]}
+        frontier = list(parents)
         indptr, indices = self.adjacency.indptr, self.adjacency.indices
         for _ in range(max_hops):
             nxt = []
@@ -226,7 +251,7 @@ class GraphIndex:
                 typed = [t for t, _ in self.typed_neighbours.get(u, ())]
                 for v in [*typed, *indices[indptr[u]:indptr[u + 1]]]:
                     v = int(v)
-                    if v not in parents:
+                    if v not in parents and (scope is None or scope[v]):
                         parents[v] = u
                         nxt.append(v)
             frontier = nxt

@@ -116,7 +116,7 @@ def refresh(old: GraphIndex, graph, written: set[str], deleted: set[str], revisi
 
 
 _CHUNK_ROWS = ("chunk_ids", "chunk_doc", "chunk_tenant", "chunk_tags")
-_ENTITY_ROWS = ("entity_ids", "entity_names", "entity_labels", "entity_aliases")
+_ENTITY_ROWS = ("entity_ids", "entity_names", "entity_labels", "entity_aliases", "entity_tenant")
 
 
 def _copy_rows(old: GraphIndex, idx: GraphIndex, keep: np.ndarray, fields: tuple[str, ...], pos: str) -> None:
@@ -137,6 +137,7 @@ def _update_entities(idx: GraphIndex, rows: dict[str, dict]) -> dict[int, set[st
         if i is None:
             continue
         idx.entity_labels[i] = row.get("label") or "Concept"
+        idx.entity_tenant[i] = row.get("tenant") or ""
         name, aliases = row["name"], tuple(row.get("aliases") or ())
         if name != idx.entity_names[i] or set(aliases) != set(idx.entity_aliases[i]):
             renamed[i] = idx.name_keys(i)

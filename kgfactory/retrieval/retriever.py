@@ -215,23 +215,26 @@ class Retriever:
         k = max(top_k, CANDIDATES) if mode != "vector" else top_k
         dense_hits = self._dense_many(idx, qvecs, k, filters)
         timings["vector_search"] = time.perf_counter() - t
-        dense = [{cid: s for cid, s in hits if cid in idx.c_pos} for hits in dense_hits]
+        ok = _allowed(idx, filters)  # the store filtered already; the index is the check that cannot drift
+        dense = [{cid: s for cid, s in hits if cid in idx.c_pos and ok(idx.c_pos[cid])} for hits in dense_hits]
 
         seeds: list[list[tuple[int, float]]] = [[] for _ in range(B)]
         primary: list[list[int]] = [[] for _ in range(B)]
         graph_scores: list[dict[str, float]] = [{} for _ in range(B)]
+        scope = _entity_scope(idx, filters)
         if mode != "vector":
             t = time.perf_counter()
-            seeds = self._seeds_many(queries, qvecs, idx, filters)
+            seeds = self._seeds_many(queries, qvecs, idx, filters, scope)
             for b, q in enumerate(queries):
                 primary[b] = [i for i, _ in seeds[b]]
                 cued = self.cued_relations(q)
                 if cued and seeds[b]:  # follow the relations the question names: bridge entities become seeds
-                    seeds[b] = seeds[b] + list(idx.follow(dict(seeds[b]), cued).items())
+                    seeds[b] = seeds[b] + [(i, w) for i, w in idx.follow(dict(seeds[b]), cued).items()
+                                           if scope is None or scope[i]]
             timings["seed_entities"] = time.perf_counter() - t
             t = time.perf_counter()
             graph_scores = self._traverse_many(idx, seeds, dense if mode == "hybrid" else [{}] * B, filters,
-                                               [self.answer_classes(q) for q in queries])
+                                               [self.answer_classes(q) for q in queries], scope)
             timings["graph_traversal"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -244,7 +247,7 @@ class Retriever:
             r.chunks = enriched[b]
             r.seeds = [EntityRef(id=idx.entity_ids[i], name=idx.entity_names[i], label=idx.entity_labels[i])
                        for i, _ in seeds[b]]
-            r.evidence = self._evidence(idx, primary[b], r.chunks)
+            r.evidence = self._evidence(idx, primary[b], r.chunks, scope)
             r.answer_classes = sorted(self.answer_classes(r.query))
         timings["enrich"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
@@ -284,14 +287,16 @@ class Retriever:
             return many(qvecs, ENTITY_SEEDS, ef)
         return [self.vectors.search_entities(v, ENTITY_SEEDS, ef) for v in qvecs]
 
-    def _seeds_many(self, queries: list[str], qvecs: np.ndarray, idx: GraphIndex, filters) -> list[list[tuple[int, float]]]:
-        """Entities named in the question (weight 1) and the nearest entity vectors above a similarity floor."""
+    def _seeds_many(self, queries: list[str], qvecs: np.ndarray, idx: GraphIndex, filters,
+                    scope: np.ndarray | None = None) -> list[list[tuple[int, float]]]:
+        """Entities named in the question (weight 1) and the nearest entity vectors above a similarity floor,
+        only those inside the filters' scope (the caller's tenant, always)."""
         out = []
         for q, hits in zip(queries, self._entity_hits(idx, qvecs, filters)):
-            seeds: dict[int, float] = {i: 1.0 for i in idx.entities_in_text(q)}
+            seeds: dict[int, float] = {i: 1.0 for i in idx.entities_in_text(q) if scope is None or scope[i]}
             for eid, sim in hits:
                 i = idx.e_pos.get(eid)
-                if i is not None and sim >= ENTITY_MIN_SIM:
+                if i is not None and sim >= ENTITY_MIN_SIM and (scope is None or scope[i]):
                     seeds[i] = max(seeds.get(i, 0.0), float(sim))
             # an entity mentioned everywhere says little: weight seeds by inverse chunk frequency
             weighted = [(i, w / np.log(2.0 + idx.entity_df[i])) for i, w in seeds.items()]
@@ -314,11 +319,16 @@ class Retriever:
         return out
 
     def _traverse_many(self, idx: GraphIndex, seeds: list, dense: list[dict[str, float]], filters,
-                       answer_classes: list[set[str]]) -> list[dict[str, float]]:
+                       answer_classes: list[set[str]], scope: np.ndarray | None = None) -> list[dict[str, float]]:
+        """Restart mass only on entities and passages inside the filters (entity ids are per tenant and edges
+        never cross tenants, so none flows out of the caller's tenant); scores only for permitted chunks."""
         E, C, B = idx.n_entities, idx.n_chunks, len(seeds)
+        allowed = _allowed(idx, filters)
         e = np.zeros((E, B))
         for b, sd in enumerate(seeds):
             for i, w in sd:
+                if scope is not None and not scope[i]:
+                    raise RetrievalError("a seed entity outside the search's filters reached the traversal")
                 e[i, b] = w
         if self.graph_algorithm == "khop":
             scores = idx.ops.khop(e, 2, 0.5) if E else np.zeros((C, B))
@@ -329,13 +339,15 @@ class Retriever:
             c = np.zeros((C, B))
             for b, d in enumerate(dense):  # passages enter the restart vector with their dense scores (HippoRAG 2)
                 for cid, s in d.items():
-                    c[idx.c_pos[cid], b] = max(s, 0.0)
+                    j = idx.c_pos[cid]
+                    if not allowed(j):
+                        raise RetrievalError("a dense hit outside the search's filters reached the traversal")
+                    c[j, b] = max(s, 0.0)
             csum = c.sum(axis=0)
             scale = np.where(esum > 0, self.passage_mass, 1.0)
             c = np.divide(c * scale, csum, out=np.zeros_like(c), where=csum > 0)
             full = idx.ppr_batch(np.vstack([e, c]), damping=self.damping)
             scores = full[E:]
-        allowed = _allowed(idx, filters)
         out = []
         for b in range(B):
             sc = scores[:, b]
@@ -343,6 +355,8 @@ class Retriever:
                 # chunks that mention an entity of the asked-for class, weighted by the mass that entity got
                 # from the seeds: the graph's way of saying "this passage holds a candidate answer"
                 ent = full[:E, b] * idx.class_mask(answer_classes[b])
+                if scope is not None:
+                    ent = ent * scope
                 if ent.max() > 0:
                     bonus = idx.mentions @ (ent / ent.max())
                     sc = sc / sc.max() + self.answer_type_weight * bonus / max(bonus.max(), 1e-12)
@@ -402,13 +416,14 @@ class Retriever:
             out.append(chunks)
         return out
 
-    def _evidence(self, idx: GraphIndex, seeds: list[int], chunks: list[RetrievedChunk]) -> list[EvidencePath]:
+    def _evidence(self, idx: GraphIndex, seeds: list[int], chunks: list[RetrievedChunk],
+                  scope: np.ndarray | None = None) -> list[EvidencePath]:
         """For each chunk, the shortest relation path from an entity of the question to one the chunk mentions
-        (typed relations preferred over co-occurrence when paths tie)."""
+        (typed relations preferred over co-occurrence when paths tie), through entities in scope only."""
         out = []
         if not seeds:
             return out
-        parents = idx.bfs_parents(seeds[:5], max_hops=2)
+        parents = idx.bfs_parents(seeds[:5], max_hops=2, scope=scope)
         for ch in chunks:
             best = None
             for ent in ch.entities:
@@ -457,6 +472,11 @@ def _allowed(idx: GraphIndex, filters):
         return ((not docs or idx.chunk_doc[j] in docs) and (not tenants or idx.chunk_tenant[j] in tenants)
                 and (not tags or bool(tags & set(idx.chunk_tags[j]))))
     return ok
+
+
+def _entity_scope(idx: GraphIndex, filters) -> np.ndarray | None:
+    f = filters or {}
+    return idx.entity_scope(_as_set(f.get("tenant")), _as_set(f.get("doc_id")), _as_set(f.get("tag")))
 
 
 def _as_set(v) -> set[str]:
