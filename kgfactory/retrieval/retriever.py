@@ -20,6 +20,8 @@ import numpy as np
 from ..errors import RetrievalError
 from ..ports import Embedder, GraphStore, VectorStore
 from .compute import ExactIndex
+from .evidence import evidence_paths
+from .expansion import expansion_seeds
 from .graph_index import GraphIndex
 from .models import MODES, EntityRef, EvidencePath, RetrievalResult, RetrievedChunk
 
@@ -60,7 +62,8 @@ class Retriever:
                  relation_cues: dict[str, set[str]] | None = None,
                  passage_mass: float = 0.5, hybrid_dense_weight: float = 0.3,
                  graph_algorithm: Literal["ppr", "khop"] = "ppr", fusion: Literal["linear", "rrf"] = "linear",
-                 device: str = "cpu", vector_search: Literal["hnsw", "exact"] = "hnsw", incremental: bool = True):
+                 device: str = "cpu", vector_search: Literal["hnsw", "exact"] = "hnsw", incremental: bool = True,
+                 expansion: float = 0.5, dense_restart: Literal["raw", "minmax"] = "minmax"):
         self.graph, self.vectors, self.embedder = graph, vectors, embedder
         self.damping = damping
         self.passage_mass = passage_mass
@@ -73,6 +76,8 @@ class Retriever:
         self.device = device
         self.vector_search = vector_search
         self.incremental = incremental
+        self.expansion = expansion  # second-round seed mass, relative to the question's (0: one round)
+        self.dense_restart = dense_restart
         self._index: GraphIndex | None = None
         self._exact: _Exact | None = None
         self._pending: list[tuple[int | None, str, list[str]]] = []  # (revision after, write|delete, doc ids)
@@ -233,8 +238,15 @@ class Retriever:
                                            if scope is None or scope[i]]
             timings["seed_entities"] = time.perf_counter() - t
             t = time.perf_counter()
-            graph_scores = self._traverse_many(idx, seeds, dense if mode == "hybrid" else [{}] * B, filters,
-                                               [self.answer_classes(q) for q in queries], scope)
+            restart_dense = dense if mode == "hybrid" else [{}] * B
+            classes = [self.answer_classes(q) for q in queries]
+            graph_scores = self._traverse_many(idx, seeds, restart_dense, filters, classes, scope)
+            if self.expansion > 0 and self.graph_algorithm == "ppr":  # second round: bridge entities as seeds
+                more = [expansion_seeds(idx, self._rank(mode, dense[b], graph_scores[b], CANDIDATES), seeds[b],
+                                        scope, self.expansion) for b in range(B)]
+                if any(more):
+                    graph_scores = self._traverse_many(idx, [s + m for s, m in zip(seeds, more)], restart_dense,
+                                                       filters, classes, scope)
             timings["graph_traversal"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -293,14 +305,14 @@ class Retriever:
         only those inside the filters' scope (the caller's tenant, always)."""
         out = []
         for q, hits in zip(queries, self._entity_hits(idx, qvecs, filters)):
-            seeds: dict[int, float] = {i: 1.0 for i in idx.entities_in_text(q) if scope is None or scope[i]}
+            seeds = {i: w for i, w in idx.link_query(q).items() if w > 0 and (scope is None or scope[i])}
+            spec = idx.specificity()
             for eid, sim in hits:
                 i = idx.e_pos.get(eid)
                 if i is not None and sim >= ENTITY_MIN_SIM and (scope is None or scope[i]):
-                    seeds[i] = max(seeds.get(i, 0.0), float(sim))
-            # an entity mentioned everywhere says little: weight seeds by inverse chunk frequency
-            weighted = [(i, w / np.log(2.0 + idx.entity_df[i])) for i, w in seeds.items()]
-            out.append(sorted(weighted, key=lambda t: -t[1]))
+                    # an entity mentioned everywhere says little: weighted by inverse chunk frequency
+                    seeds[i] = max(seeds.get(i, 0.0), float(sim) * float(spec[i]))
+            out.append(sorted(((i, w) for i, w in seeds.items() if w > 0), key=lambda t: -t[1]))
         return out
 
     def cued_relations(self, query: str) -> set[str]:
@@ -338,6 +350,8 @@ class Retriever:
             e = np.divide(e, esum, out=np.zeros_like(e), where=esum > 0)
             c = np.zeros((C, B))
             for b, d in enumerate(dense):  # passages enter the restart vector with their dense scores (HippoRAG 2)
+                if self.dense_restart == "minmax":  # min-max, as HippoRAG 2: the 50th candidate adds nothing
+                    d = _minmax(d)
                 for cid, s in d.items():
                     j = idx.c_pos[cid]
                     if not allowed(j):
@@ -418,23 +432,9 @@ class Retriever:
 
     def _evidence(self, idx: GraphIndex, seeds: list[int], chunks: list[RetrievedChunk],
                   scope: np.ndarray | None = None) -> list[EvidencePath]:
-        """For each chunk, the shortest relation path from an entity of the question to one the chunk mentions
-        (typed relations preferred over co-occurrence when paths tie), through entities in scope only."""
-        out = []
-        if not seeds:
-            return out
-        parents = idx.bfs_parents(seeds[:5], max_hops=2, scope=scope)
-        for ch in chunks:
-            best = None
-            for ent in ch.entities:
-                j = idx.e_pos.get(ent.id)
-                path = idx.path_to(parents, j) if j is not None else None
-                if path and len(path) > 1 and (best is None or len(path) < len(best)):
-                    best = path
-            if best:
-                hops = [(idx.entity_names[a], idx.edge_type(a, b), idx.entity_names[b]) for a, b in zip(best, best[1:])]
-                out.append(EvidencePath(chunk_id=ch.id, hops=hops))
-        return out
+        """For each chunk, a short relation path from an entity of the question to one the chunk mentions
+        (evidence.py: typed relations first, in their stored direction), through entities in scope only."""
+        return evidence_paths(idx, seeds, chunks, scope)
 
 
 @dataclass
