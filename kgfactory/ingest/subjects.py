@@ -60,7 +60,8 @@ def add_subjects(docs: Sequence[Document], chunks: Sequence[Chunk], extraction: 
         if named is None or not by_doc.get(doc.id):
             continue
         title, bare = named
-        eid = content_id(doc.tenant, normalise(title), prefix="ent_")
+        eid = _full_form(bare, by_doc[doc.id], mentions, entities) or content_id(doc.tenant, normalise(title),
+                                                                                prefix="ent_")
         e = entities.get(eid)
         if e is None:
             e = entities[eid] = Entity(id=eid, name=title, label=fallback_class, tenant=doc.tenant, source="title")
@@ -75,3 +76,18 @@ def add_subjects(docs: Sequence[Document], chunks: Sequence[Chunk], extraction: 
                 extraction.mentions.append(m)
             m.subject = True
     return extraction
+
+
+def _full_form(bare: str, chunks: list[Chunk], mentions: dict, entities: dict) -> str | None:
+    """A one-word title ("Helios") that is the first or last word of exactly one longer name the document
+    mentions ("Helios Robotics") is that entity (the same rule as aliases.py)."""
+    key = normalise(bare)
+    if len(key.split()) != 1:
+        return None
+    ids = {m.entity_id for (cid, _), m in mentions.items() if cid in {c.id for c in chunks}}
+    cands = []
+    for eid in ids:
+        words = normalise(entities[eid].name).split() if eid in entities else []
+        if len(words) >= 2 and key in (words[0], words[-1]):
+            cands.append(eid)
+    return cands[0] if len(cands) == 1 else None

@@ -23,7 +23,7 @@ CO_OCCURS = "CO_OCCURS"
 TYPED_EDGE_BOOST = 2.0  # an ontology-typed fact says more than co-occurrence
 CO_OCCURS_WEIGHT = 1.0  # per supporting chunk
 GENERIC_MATCH = 0.2  # a question's lower-case single word naming an entity ("film") against a name
-SUBJECT_WEIGHT = 4.0  # entity -> chunk of the page about it, against 1 for a passing mention
+SUBJECT_WEIGHT = 8.0  # entity -> chunk of the page about it, against 1 for a passing mention
 _WORD = re.compile(r"[\w&+.-]+")
 
 

@@ -57,13 +57,13 @@ class Retriever:
     `search` is `search_many` with one query: every stage takes a batch, so a GPU (or just fewer round trips)
     serves many questions in one pass."""
 
-    def __init__(self, graph: GraphStore, vectors: VectorStore, embedder: Embedder, damping: float = 0.5,
+    def __init__(self, graph: GraphStore, vectors: VectorStore, embedder: Embedder, damping: float = 0.7,
                  class_cues: dict[str, set[str]] | None = None, answer_type_weight: float = 0.0,
                  relation_cues: dict[str, set[str]] | None = None,
-                 passage_mass: float = 0.5, hybrid_dense_weight: float = 0.3,
+                 passage_mass: float = 0.25, hybrid_dense_weight: float = 0.1,
                  graph_algorithm: Literal["ppr", "khop"] = "ppr", fusion: Literal["linear", "rrf"] = "linear",
                  device: str = "cpu", vector_search: Literal["hnsw", "exact"] = "hnsw", incremental: bool = True,
-                 expansion: float = 0.5, dense_restart: Literal["raw", "minmax"] = "minmax"):
+                 expansion: float = 0.5, dense_restart: Literal["raw", "minmax"] = "raw"):
         self.graph, self.vectors, self.embedder = graph, vectors, embedder
         self.damping = damping
         self.passage_mass = passage_mass
