@@ -322,7 +322,7 @@ class GraphIndex:
         return self.edge_types.get((a, b)) or self.edge_types.get((b, a)) or CO_OCCURS
 
 
-def _transition(adjacency: sp.csr_matrix, mentions: sp.csr_matrix, subjects: sp.csr_matrix) -> sp.csr_matrix:
+def _transition(adjacency: sp.csr_matrix, mentions: sp.csr_matrix, subjects: sp.csr_matrix | None = None) -> sp.csr_matrix:
     """Column-stochastic transition over [entities; chunks] from entity-entity and chunk-entity edges.
 
     Mass leaving an entity goes mostly to the chunks of the page about it (SUBJECT_WEIGHT), so a bridge entity
@@ -330,7 +330,7 @@ def _transition(adjacency: sp.csr_matrix, mentions: sp.csr_matrix, subjects: sp.
     chunk goes to its entities by mention weight."""
     E = adjacency.shape[0]
     C = mentions.shape[0]
-    to_chunks = mentions + (SUBJECT_WEIGHT - 1.0) * subjects if subjects.nnz else mentions
+    to_chunks = mentions + (SUBJECT_WEIGHT - 1.0) * subjects if subjects is not None and subjects.nnz else mentions
     full = sp.bmat([[adjacency, mentions.T], [to_chunks, None]], format="csr", dtype=np.float64)
     if full.shape != (E + C, E + C):  # bmat drops empty blocks' shape when both are empty
         full = sp.csr_matrix((E + C, E + C))
