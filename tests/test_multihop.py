@@ -145,3 +145,19 @@ def test_junk_spans_are_not_entities(extractor):
 def test_which_titles_name_a_subject(title, source, text, want):
     doc = Document(id="d", source=source, title=title, mime="text/plain", text=text)
     assert subject_name(doc) == want
+
+
+def test_sample_evidence_follows_the_ontology_and_hides_fragments(make_services, sample_dir):
+    """The bundled sample: "Who founded Helios Robotics?" shows the typed fact in its ontology direction, and no
+    co-occurrence hop with a noun-phrase fragment."""
+    svc = make_services()
+    svc.pipeline.ingest([str(sample_dir)])
+    r = svc.retriever.search("Who founded Helios Robotics?", mode="hybrid", top_k=5)
+    hops = [h for e in r.evidence for h in e.hops]
+    assert ("Marie Dubois", "founded", "Helios Robotics") in hops, hops
+    assert ("Helios Robotics", "founded", "Marie Dubois") not in hops
+    idx = svc.retriever.index()
+    fragments = {idx.entity_names[i] for i, s in enumerate(idx.entity_source) if s == "noun_phrase"}
+    assert fragments  # the sample does have noun-phrase entities ...
+    for a, t, b in hops:  # ... and none of them is shown beside a co-occurrence
+        assert t != "CO_OCCURS" or not ({a, b} & fragments), (a, t, b)
