@@ -5,6 +5,7 @@
   entity vector), ranked by the mass that reaches chunk nodes; `graph_algorithm="khop"` is the cheaper mode.
 - hybrid (default): PageRank whose restart vector holds both the seed entities and the dense chunk scores
   (HippoRAG 2's recipe), fused with the dense ranking.
+Graph modes walk twice: the entities of the first round's best chunks become seeds too (expansion.py).
 """
 from __future__ import annotations
 
