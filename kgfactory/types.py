@@ -76,11 +76,13 @@ class Entity(BaseModel):
 
 
 class Mention(BaseModel):
-    """(:Chunk)-[:MENTIONS {count}]->(:Entity)."""
+    """(:Chunk)-[:MENTIONS {count, subject}]->(:Entity). `subject`: the entity is what the chunk's document is
+    about (its title names it), a stronger link than a passing mention."""
 
     chunk_id: str
     entity_id: str
     count: int = 1
+    subject: bool = False
 
 
 class Relation(BaseModel):

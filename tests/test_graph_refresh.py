@@ -24,16 +24,19 @@ def _as_ids(idx: GraphIndex) -> dict:
     E = idx.entity_ids
     C = idx.chunk_ids
     men = idx.mentions.tocoo()
+    subj = idx.subjects.tocoo()
     adj = idx.adjacency.tocoo()
     tr = idx.transition.tocoo()
     node = E + C
     return {
         "chunks": {c: (idx.chunk_doc[i], idx.chunk_tenant[i], tuple(idx.chunk_tags[i])) for i, c in enumerate(C)},
-        "entities": {e: (idx.entity_names[i], idx.entity_labels[i], frozenset(idx.entity_aliases[i]))
+        "entities": {e: (idx.entity_names[i], idx.entity_labels[i], frozenset(idx.entity_aliases[i]),
+                         idx.entity_tenant[i], idx.entity_source[i])
                      for i, e in enumerate(E)},
         "names": {k: sorted(E[p] for p in v) for k, v in idx.names.items()},
         "max_name_words": idx.max_name_words,
         "mentions": {(C[r], E[c]): round(float(w), 5) for r, c, w in zip(men.row, men.col, men.data)},
+        "subjects": {(C[r], E[c]) for r, c, w in zip(subj.row, subj.col, subj.data) if w},
         "adjacency": {(E[r], E[c]): round(float(w), 4) for r, c, w in zip(adj.row, adj.col, adj.data)},
         "transition": {(node[r], node[c]): round(float(w), 6) for r, c, w in zip(tr.row, tr.col, tr.data)},
         "edge_types": {(E[a], E[b]): t for (a, b), t in idx.edge_types.items()},
@@ -50,7 +53,7 @@ def _assert_same_as_full_load(svc) -> None:
     got, want = _as_ids(patched), _as_ids(full)
     for key in want:
         assert got[key] == want[key], f"{key} differs from a full load"
-    assert len(want["adjacency"]) > 0 and len(want["mentions"]) > 0
+    assert len(want["adjacency"]) > 0 and len(want["mentions"]) > 0 and len(want["subjects"]) > 0
 
 
 def _rankings(retriever: Retriever, mode: str) -> list[list[tuple[str, float]]]:

@@ -25,7 +25,8 @@ def _random_graph(n_e=400, n_c=600, seed=0):
     m = sp.random(n_c, n_e, density=0.01, random_state=rng, format="csr", dtype=np.float32)
     from kgfactory.retrieval.graph_index import _transition
 
-    return _transition(a, m), a, m
+    subjects = (m > 0.8).astype(np.float32).tocsr()  # some links are subject links (asymmetric weights)
+    return _transition(a, m, subjects), a, m
 
 
 @pytest.mark.parametrize("device", devices)

@@ -98,7 +98,7 @@ MERGE_MENTIONS = """
 UNWIND $rows AS r
 MATCH (c:Chunk {id: r.chunk_id}), (e:Entity {id: r.entity_id})
 MERGE (c)-[m:MENTIONS]->(e)
-SET m.count = r.count
+SET m.count = r.count, m.subject = r.subject
 """
 
 # template: relationship type filled from the ontology allow-list (or CO_OCCURS)
@@ -147,7 +147,7 @@ RETURN id
 EXPORT_MENTIONS = """
 MATCH (c:Chunk)-[m:MENTIONS]->(e:Entity)
 WHERE $tenant IS NULL OR c.tenant = $tenant
-RETURN c.id AS chunk_id, e.id AS entity_id, m.count AS count
+RETURN c.id AS chunk_id, e.id AS entity_id, m.count AS count, m.subject AS subject
 """
 
 EXPORT_ENTITY_EDGES = """
@@ -182,7 +182,8 @@ RETURN c.id AS id, d.id AS doc_id, d.tenant AS tenant, d.tags AS tags
 
 EXPORT_ENTITIES = """
 MATCH (e:Entity) WHERE $tenant IS NULL OR e.tenant = $tenant
-RETURN e.id AS id, e.name AS name, e.aliases AS aliases, e.label AS label
+RETURN e.id AS id, e.name AS name, e.aliases AS aliases, e.label AS label, e.tenant AS tenant,
+       e.found_by AS found_by
 """
 
 # --- delta reads for the retriever's incremental refresh (only what an ingest or delete touched) --------
@@ -196,13 +197,14 @@ RETURN c.id AS id, d.id AS doc_id, d.tenant AS tenant, d.tags AS tags
 EXPORT_MENTIONS_OF_CHUNKS = """
 UNWIND $ids AS id
 MATCH (c:Chunk {id: id})-[m:MENTIONS]->(e:Entity)
-RETURN c.id AS chunk_id, e.id AS entity_id, m.count AS count
+RETURN c.id AS chunk_id, e.id AS entity_id, m.count AS count, m.subject AS subject
 """
 
 EXPORT_ENTITIES_BY_ID = """
 UNWIND $ids AS id
 MATCH (e:Entity {id: id})
-RETURN e.id AS id, e.name AS name, e.aliases AS aliases, e.label AS label
+RETURN e.id AS id, e.name AS name, e.aliases AS aliases, e.label AS label, e.tenant AS tenant,
+       e.found_by AS found_by
 """
 
 # two index lookups instead of `a.id IN $ids OR b.id IN $ids`, which scans every relationship; an edge
@@ -357,7 +359,7 @@ MIGRATE_EXPORT_NEXT = "MATCH (a:Chunk)-[:NEXT]->(b:Chunk) WHERE a.id IN $ids RET
 
 MIGRATE_EXPORT_MENTIONS = """
 MATCH (c:Chunk)-[m:MENTIONS]->(e:Entity) WHERE c.id IN $ids
-RETURN c.id AS chunk_id, e.id AS entity_id, m.count AS count
+RETURN c.id AS chunk_id, e.id AS entity_id, m.count AS count, m.subject AS subject
 """
 
 MIGRATE_EXPORT_RELATIONS = "MATCH (a:Entity)-[r]->(b:Entity) WHERE a.id IN $ids RETURN a.id AS source_id, b.id AS target_id, r AS r"

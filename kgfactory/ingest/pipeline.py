@@ -23,6 +23,8 @@ from ..ports import Embedder, Extractor, GraphStore, VectorStore
 from ..types import Chunk, Document, Extraction, FileError, IngestRun, utcnow
 from .chunker import Chunker
 from .parsers import iter_documents
+from .aliases import merge_short_forms
+from .subjects import add_subjects
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +160,8 @@ class IngestPipeline:
         if self.extractor is not None:
             t = time.perf_counter()
             extraction = self.extractor.extract(all_chunks, tenant=docs[0].tenant)
+            merge_short_forms(all_chunks, extraction)
+            add_subjects(docs, all_chunks, extraction)
             timings["extract"] += time.perf_counter() - t
             # entity names cost as much to embed as the chunks do on a CPU: only embed the ones without a vector
             new_entities = [e for e in extraction.entities if e.id not in self._embedded]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from ..errors import ConfigError, ExtractionError
-from ..textnorm import clean_surface, normalise
+from ..textnorm import clean_surface, is_junk, normalise
 from ..types import Chunk, Entity, Extraction, Mention, Relation, RelationViolation, content_id
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ class SpacyExtractor:
                 cls = self.ontology.class_for_ner_label(ent.label_) or self.ontology.FALLBACK_CLASS
                 source, name = "ner", clean_surface(ent.text)
             key = normalise(name)
-            if len(key) < 2 or key.isdigit():
+            if len(key) < 2 or key.isdigit() or is_junk(key):
                 continue
             taken.update(range(ent.start, ent.end))
             yield ent, name, key, cls, source, clean_surface(ent.text)
@@ -156,7 +156,7 @@ class SpacyExtractor:
                     continue  # crosses a line break (headings, lists) or starts with markup
                 name = clean_surface(span.text)
                 key = normalise(name)
-                if len(key) < 3 or key.isdigit():
+                if len(key) < 3 or key.isdigit() or is_junk(key):
                     continue
                 yield span, name, key, self.ontology.FALLBACK_CLASS, "noun_phrase", name
 

@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 
 CO_OCCURS = "CO_OCCURS"
 TYPED_EDGE_BOOST = 2.0  # an ontology-typed fact says more than co-occurrence
+CO_OCCURS_WEIGHT = 1.0  # per supporting chunk
+GENERIC_MATCH = 0.2  # a question's lower-case single word naming an entity ("film") against a name
+SUBJECT_WEIGHT = 8.0  # entity -> chunk of the page about it, against 1 for a passing mention
 _WORD = re.compile(r"[\w&+.-]+")
 
 
@@ -31,6 +34,8 @@ class GraphIndex:
     entity_names: list[str] = field(default_factory=list)
     entity_labels: list[str] = field(default_factory=list)
     entity_aliases: list[tuple[str, ...]] = field(default_factory=list)
+    entity_tenant: list[str] = field(default_factory=list)
+    entity_source: list[str] = field(default_factory=list)  # found_by: vocabulary, ner, noun_phrase, title, llm
     chunk_ids: list[str] = field(default_factory=list)
     chunk_doc: list[str] = field(default_factory=list)
     chunk_tenant: list[str] = field(default_factory=list)
@@ -40,6 +45,7 @@ class GraphIndex:
     names: dict[str, list[int]] = field(default_factory=dict)  # normalised name/alias -> entity positions
     max_name_words: int = 1
     mentions: sp.csr_matrix | None = None  # chunks x entities
+    subjects: sp.csr_matrix | None = None  # chunks x entities: 1 where the entity is the chunk's document's subject
     adjacency: sp.csr_matrix | None = None  # entities x entities (symmetric, weighted)
     edge_types: dict[tuple[int, int], str] = field(default_factory=dict)
     typed_neighbours: dict[int, list[tuple[int, str]]] = field(default_factory=dict)  # both directions
@@ -48,6 +54,8 @@ class GraphIndex:
     load_seconds: float = 0.0  # the full load, or the incremental refresh that made this index
     device: str = "cpu"  # cpu (scipy), cuda (torch), torch-cpu (torch kernels on the CPU, for parity tests)
     _ops: object = None
+    _spec: np.ndarray | None = None
+    _page: np.ndarray | None = None
 
     @property
     def ops(self):
@@ -73,7 +81,7 @@ class GraphIndex:
         for row in graph.export_entities(tenant):
             idx.add_entity(row)
         idx.reindex_names()
-        idx.mentions = idx.mention_matrix(graph.export_mentions(tenant), idx.n_chunks)
+        idx.mentions, idx.subjects = idx.mention_matrices(graph.export_mentions(tenant), idx.n_chunks)
         r, c, w = idx.edge_arrays(graph.export_entity_edges(tenant))
         E = idx.n_entities
         idx.adjacency = sp.csr_matrix((w, (r, c)), shape=(E, E), dtype=np.float32)
@@ -98,6 +106,8 @@ class GraphIndex:
         self.entity_names.append(row["name"])
         self.entity_labels.append(row.get("label") or "Concept")
         self.entity_aliases.append(tuple(row.get("aliases") or ()))
+        self.entity_tenant.append(row.get("tenant") or "")
+        self.entity_source.append(row.get("found_by") or "")
 
     def name_keys(self, i: int) -> set[str]:
         keys = (normalise(n) for n in {self.entity_names[i], *self.entity_aliases[i]})
@@ -113,15 +123,20 @@ class GraphIndex:
         for i in range(self.n_entities):
             self.index_names_of(i)
 
-    def mention_matrix(self, rows, n_rows: int, row_pos: dict[str, int] | None = None) -> sp.csr_matrix:
-        """chunks x entities from MENTIONS rows; rows of chunks or entities not in the index are skipped."""
+    def mention_matrices(self, rows, n_rows: int, row_pos: dict[str, int] | None = None) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """(mentions, subject links), chunks x entities, from MENTIONS rows; rows of chunks or entities not in
+        the index are skipped."""
         row_pos = self.c_pos if row_pos is None else row_pos
-        r, c, w = [], [], []
+        r, c, w, subj = [], [], [], []
         for row in rows:
             ci, ei = row_pos.get(row["chunk_id"]), self.e_pos.get(row["entity_id"])
             if ci is not None and ei is not None:
                 r.append(ci), c.append(ei), w.append(1.0 + np.log1p(float(row.get("count") or 1) - 1))
-        return sp.csr_matrix((w, (r, c)), shape=(n_rows, self.n_entities), dtype=np.float32)
+                subj.append(1.0 if row.get("subject") else 0.0)
+        shape = (n_rows, self.n_entities)
+        s = sp.csr_matrix((subj, (r, c)), shape=shape, dtype=np.float32)
+        s.eliminate_zeros()
+        return sp.csr_matrix((w, (r, c)), shape=shape, dtype=np.float32), s
 
     def edge_arrays(self, rows) -> tuple[list[int], list[int], list[float]]:
         """Symmetric (row, col, weight) triples for entity edges, recording typed ones on the way."""
@@ -131,7 +146,9 @@ class GraphIndex:
             if a is None or b is None or a == b:
                 continue
             weight = float(row.get("weight") or 1.0)
-            if row["type"] != CO_OCCURS:
+            if row["type"] == CO_OCCURS:
+                weight *= CO_OCCURS_WEIGHT
+            else:
                 weight *= TYPED_EDGE_BOOST
                 self.edge_types[(a, b)] = row["type"]
                 self.typed_neighbours.setdefault(a, []).append((b, row["type"]))
@@ -143,16 +160,26 @@ class GraphIndex:
 
     def finish(self) -> None:
         """Derived state: the PageRank transition, entity document frequencies; device operators rebuilt lazily."""
-        self.transition = _transition(self.adjacency, self.mentions)
+        if self.subjects is None:
+            self.subjects = sp.csr_matrix(self.mentions.shape, dtype=np.float32)
+        self.transition = _transition(self.adjacency, self.mentions, self.subjects)
         self.entity_df = np.asarray((self.mentions > 0).sum(axis=0)).ravel()
         self._ops = None
+        self._spec = self._page = None
 
     # -- seeds --------------------------------------------------------------------------------------
     def entities_in_text(self, text: str) -> list[int]:
         """Entities whose name or alias appears in the text (longest match first, word n-grams)."""
-        words = [normalise(w) for w in _WORD.findall(text)]
-        words = [w for w in words if w]
-        found: list[int] = []
+        return list(dict.fromkeys(i for i, _ in self._name_matches(text)))
+
+    def _name_matches(self, text: str) -> list[tuple[int, bool]]:
+        """(entity, generic) per name or alias match, longest first; `generic`: the match is a single word
+        written in lower case in the text ("film", "director"): a common noun more than a name."""
+        raw = _WORD.findall(text)
+        pairs = [(normalise(w), w) for w in raw]
+        pairs = [(k, w) for k, w in pairs if k]
+        words = [k for k, _ in pairs]
+        found: list[tuple[int, bool]] = []
         used = [False] * len(words)
         for n in range(min(self.max_name_words, len(words)), 0, -1):
             for i in range(len(words) - n + 1):
@@ -160,9 +187,36 @@ class GraphIndex:
                     continue
                 hit = self.names.get(" ".join(words[i:i + n]))
                 if hit and (n > 1 or len(words[i]) > 2):
-                    found.extend(hit)
+                    generic = n == 1 and pairs[i][1].islower()
+                    found.extend((h, generic) for h in hit)
                     used[i:i + n] = [True] * n
-        return list(dict.fromkeys(found))
+        return found
+
+    def specificity(self) -> np.ndarray:
+        """Inverse chunk frequency per entity in [0, 1]: 1 for an entity one chunk mentions, near 0 for one
+        every chunk mentions (a hub spreads restart mass over everything)."""
+        if self._spec is None:
+            C = max(self.n_chunks, 1)
+            self._spec = np.log((C + 1) / (self.entity_df + 1.0)) / np.log(C + 1) if C > 1 else np.ones(self.n_entities)
+            self._spec = np.clip(self._spec, 0.0, 1.0)
+        return self._spec
+
+    def has_page(self) -> np.ndarray:
+        """Entities that some document is about (a subject link from at least one chunk)."""
+        if self._page is None:
+            self._page = np.asarray(self.subjects.sum(axis=0)).ravel() > 0 if self.subjects is not None \
+                else np.zeros(self.n_entities, dtype=bool)
+        return self._page
+
+    def link_query(self, text: str) -> dict[int, float]:
+        """Query entity linking: entities the question names, weighted by specificity; single lower-case
+        common words (generic concepts) weigh GENERIC_MATCH of that."""
+        spec = self.specificity()
+        out: dict[int, float] = {}
+        for i, generic in self._name_matches(text):
+            w = float(spec[i]) * (GENERIC_MATCH if generic else 1.0)
+            out[i] = max(out.get(i, 0.0), w)
+        return out
 
     # -- traversal -----------------------------------------------------------------------------------
     def ppr(self, entity_seeds: np.ndarray, chunk_seeds: np.ndarray | None = None, damping: float = 0.5,
@@ -206,6 +260,28 @@ class GraphIndex:
                 break
         return reached
 
+    def entity_scope(self, tenants: set[str], docs: set[str] = frozenset(), tags: set[str] = frozenset()) -> np.ndarray | None:
+        """Entities a search with these filters may show or seed from: the tenant's own (strict), and with doc
+        or tag filters only those a permitted chunk mentions. None when nothing is filtered."""
+        if not (tenants or docs or tags):
+            return None
+        key = (frozenset(tenants), frozenset(docs), frozenset(tags))
+        cache = self.__dict__.setdefault("_scopes", {})
+        if key not in cache:
+            mask = np.ones(self.n_entities, dtype=bool)
+            if tenants:
+                mask &= np.fromiter((t in tenants for t in self.entity_tenant), dtype=bool, count=self.n_entities)
+            if docs or tags:
+                ok = np.fromiter(((not docs or d in docs) and (not tenants or t in tenants)
+                                  and (not tags or bool(tags & set(g)))
+                                  for d, t, g in zip(self.chunk_doc, self.chunk_tenant, self.chunk_tags)),
+                                 dtype=np.float32, count=self.n_chunks)
+                mask &= np.asarray(self.mentions.T @ ok).ravel() > 0
+            if len(cache) > 64:
+                cache.clear()
+            cache[key] = mask
+        return cache[key]
+
     def class_mask(self, classes: set[str]) -> np.ndarray:
         return np.fromiter((lbl in classes for lbl in self.entity_labels), dtype=bool, count=self.n_entities)
 
@@ -215,10 +291,11 @@ class GraphIndex:
             return np.zeros(self.n_chunks)
         return self.ops.khop(np.asarray(entity_seeds, dtype=np.float64)[:, None], hops, decay)[:, 0]
 
-    def bfs_parents(self, sources: list[int], max_hops: int = 2) -> dict[int, int | None]:
-        """One multi-source BFS over the adjacency: parent pointers for every entity within max_hops."""
-        parents: dict[int, int | None] = {s: None for s in sources}
-        frontier = list(sources)
+    def bfs_parents(self, sources: list[int], max_hops: int = 2, scope: np.ndarray | None = None) -> dict[int, int | None]:
+        """One multi-source BFS over the adjacency: parent pointers for every entity within max_hops (only
+        through entities in `scope` when given)."""
+        parents: dict[int, int | None] = {s: None for s in sources if scope is None or scope[s]}
+        frontier = list(parents)
         indptr, indices = self.adjacency.indptr, self.adjacency.indices
         for _ in range(max_hops):
             nxt = []
@@ -226,7 +303,7 @@ class GraphIndex:
                 typed = [t for t, _ in self.typed_neighbours.get(u, ())]
                 for v in [*typed, *indices[indptr[u]:indptr[u + 1]]]:
                     v = int(v)
-                    if v not in parents:
+                    if v not in parents and (scope is None or scope[v]):
                         parents[v] = u
                         nxt.append(v)
             frontier = nxt
@@ -245,11 +322,16 @@ class GraphIndex:
         return self.edge_types.get((a, b)) or self.edge_types.get((b, a)) or CO_OCCURS
 
 
-def _transition(adjacency: sp.csr_matrix, mentions: sp.csr_matrix) -> sp.csr_matrix:
-    """Column-stochastic transition over [entities; chunks] from entity-entity and chunk-entity edges."""
+def _transition(adjacency: sp.csr_matrix, mentions: sp.csr_matrix, subjects: sp.csr_matrix | None = None) -> sp.csr_matrix:
+    """Column-stochastic transition over [entities; chunks] from entity-entity and chunk-entity edges.
+
+    Mass leaving an entity goes mostly to the chunks of the page about it (SUBJECT_WEIGHT), so a bridge entity
+    reached from one page lands on its own page rather than thinly on every page that names it; mass leaving a
+    chunk goes to its entities by mention weight."""
     E = adjacency.shape[0]
     C = mentions.shape[0]
-    full = sp.bmat([[adjacency, mentions.T], [mentions, None]], format="csr", dtype=np.float64)
+    to_chunks = mentions + (SUBJECT_WEIGHT - 1.0) * subjects if subjects is not None and subjects.nnz else mentions
+    full = sp.bmat([[adjacency, mentions.T], [to_chunks, None]], format="csr", dtype=np.float64)
     if full.shape != (E + C, E + C):  # bmat drops empty blocks' shape when both are empty
         full = sp.csr_matrix((E + C, E + C))
     col_sums = np.asarray(full.sum(axis=0)).ravel()

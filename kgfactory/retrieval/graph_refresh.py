@@ -97,14 +97,16 @@ def refresh(old: GraphIndex, graph, written: set[str], deleted: set[str], revisi
     adj.sum_duplicates()
     idx.adjacency = adj.astype(np.float32)
 
-    men = old.mentions[keep_c] if len(keep_c) < old.n_chunks else old.mentions
-    men = men[:, kept_e] if len(kept_e) < old.n_entities else men
-    men = _resize(men, (len(keep_c), E))
     first_new = idx.n_chunks
     for row in new_rows:
         idx.add_chunk(row)
-    fresh = idx.mention_matrix(mention_rows, len(new_rows), {r["id"]: i for i, r in enumerate(new_rows)})
-    idx.mentions = sp.vstack([men, fresh], format="csr", dtype=np.float32)
+    fresh = idx.mention_matrices(mention_rows, len(new_rows), {r["id"]: i for i, r in enumerate(new_rows)})
+    kept = []
+    for old_m in (old.mentions, old.subjects):
+        m = old_m[keep_c] if len(keep_c) < old.n_chunks else old_m
+        m = m[:, kept_e] if len(kept_e) < old.n_entities else m
+        kept.append(_resize(m, (len(keep_c), E)))
+    idx.mentions, idx.subjects = (sp.vstack([k, f], format="csr", dtype=np.float32) for k, f in zip(kept, fresh))
     idx.finish()
     idx.load_seconds = time.perf_counter() - t
     delta = Delta(keep_chunks=keep_c, new_chunk_ids=idx.chunk_ids[first_new:], removed_entities=removed,
@@ -116,7 +118,8 @@ def refresh(old: GraphIndex, graph, written: set[str], deleted: set[str], revisi
 
 
 _CHUNK_ROWS = ("chunk_ids", "chunk_doc", "chunk_tenant", "chunk_tags")
-_ENTITY_ROWS = ("entity_ids", "entity_names", "entity_labels", "entity_aliases")
+_ENTITY_ROWS = ("entity_ids", "entity_names", "entity_labels", "entity_aliases", "entity_tenant",
+                "entity_source")
 
 
 def _copy_rows(old: GraphIndex, idx: GraphIndex, keep: np.ndarray, fields: tuple[str, ...], pos: str) -> None:
@@ -137,6 +140,8 @@ def _update_entities(idx: GraphIndex, rows: dict[str, dict]) -> dict[int, set[st
         if i is None:
             continue
         idx.entity_labels[i] = row.get("label") or "Concept"
+        idx.entity_tenant[i] = row.get("tenant") or ""
+        idx.entity_source[i] = row.get("found_by") or ""
         name, aliases = row["name"], tuple(row.get("aliases") or ())
         if name != idx.entity_names[i] or set(aliases) != set(idx.entity_aliases[i]):
             renamed[i] = idx.name_keys(i)

@@ -5,6 +5,7 @@
   entity vector), ranked by the mass that reaches chunk nodes; `graph_algorithm="khop"` is the cheaper mode.
 - hybrid (default): PageRank whose restart vector holds both the seed entities and the dense chunk scores
   (HippoRAG 2's recipe), fused with the dense ranking.
+Graph modes walk twice: the entities of the first round's best chunks become seeds too (expansion.py).
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ import numpy as np
 from ..errors import RetrievalError
 from ..ports import Embedder, GraphStore, VectorStore
 from .compute import ExactIndex
+from .evidence import evidence_paths
+from .expansion import expansion_seeds
 from .graph_index import GraphIndex
 from .models import MODES, EntityRef, EvidencePath, RetrievalResult, RetrievedChunk
 
@@ -55,12 +58,13 @@ class Retriever:
     `search` is `search_many` with one query: every stage takes a batch, so a GPU (or just fewer round trips)
     serves many questions in one pass."""
 
-    def __init__(self, graph: GraphStore, vectors: VectorStore, embedder: Embedder, damping: float = 0.5,
+    def __init__(self, graph: GraphStore, vectors: VectorStore, embedder: Embedder, damping: float = 0.7,
                  class_cues: dict[str, set[str]] | None = None, answer_type_weight: float = 0.0,
                  relation_cues: dict[str, set[str]] | None = None,
-                 passage_mass: float = 0.5, hybrid_dense_weight: float = 0.3,
+                 passage_mass: float = 0.25, hybrid_dense_weight: float = 0.1,
                  graph_algorithm: Literal["ppr", "khop"] = "ppr", fusion: Literal["linear", "rrf"] = "linear",
-                 device: str = "cpu", vector_search: Literal["hnsw", "exact"] = "hnsw", incremental: bool = True):
+                 device: str = "cpu", vector_search: Literal["hnsw", "exact"] = "hnsw", incremental: bool = True,
+                 expansion: float = 0.5, dense_restart: Literal["raw", "minmax"] = "raw"):
         self.graph, self.vectors, self.embedder = graph, vectors, embedder
         self.damping = damping
         self.passage_mass = passage_mass
@@ -73,6 +77,8 @@ class Retriever:
         self.device = device
         self.vector_search = vector_search
         self.incremental = incremental
+        self.expansion = expansion  # second-round seed mass, relative to the question's (0: one round)
+        self.dense_restart = dense_restart
         self._index: GraphIndex | None = None
         self._exact: _Exact | None = None
         self._pending: list[tuple[int | None, str, list[str]]] = []  # (revision after, write|delete, doc ids)
@@ -215,23 +221,33 @@ class Retriever:
         k = max(top_k, CANDIDATES) if mode != "vector" else top_k
         dense_hits = self._dense_many(idx, qvecs, k, filters)
         timings["vector_search"] = time.perf_counter() - t
-        dense = [{cid: s for cid, s in hits if cid in idx.c_pos} for hits in dense_hits]
+        ok = _allowed(idx, filters)  # the store filtered already; the index is the check that cannot drift
+        dense = [{cid: s for cid, s in hits if cid in idx.c_pos and ok(idx.c_pos[cid])} for hits in dense_hits]
 
         seeds: list[list[tuple[int, float]]] = [[] for _ in range(B)]
         primary: list[list[int]] = [[] for _ in range(B)]
         graph_scores: list[dict[str, float]] = [{} for _ in range(B)]
+        scope = _entity_scope(idx, filters)
         if mode != "vector":
             t = time.perf_counter()
-            seeds = self._seeds_many(queries, qvecs, idx, filters)
+            seeds = self._seeds_many(queries, qvecs, idx, filters, scope)
             for b, q in enumerate(queries):
                 primary[b] = [i for i, _ in seeds[b]]
                 cued = self.cued_relations(q)
                 if cued and seeds[b]:  # follow the relations the question names: bridge entities become seeds
-                    seeds[b] = seeds[b] + list(idx.follow(dict(seeds[b]), cued).items())
+                    seeds[b] = seeds[b] + [(i, w) for i, w in idx.follow(dict(seeds[b]), cued).items()
+                                           if scope is None or scope[i]]
             timings["seed_entities"] = time.perf_counter() - t
             t = time.perf_counter()
-            graph_scores = self._traverse_many(idx, seeds, dense if mode == "hybrid" else [{}] * B, filters,
-                                               [self.answer_classes(q) for q in queries])
+            restart_dense = dense if mode == "hybrid" else [{}] * B
+            classes = [self.answer_classes(q) for q in queries]
+            graph_scores = self._traverse_many(idx, seeds, restart_dense, filters, classes, scope)
+            if self.expansion > 0 and self.graph_algorithm == "ppr":  # second round: bridge entities as seeds
+                more = [expansion_seeds(idx, self._rank(mode, dense[b], graph_scores[b], CANDIDATES), seeds[b],
+                                        scope, self.expansion) for b in range(B)]
+                if any(more):
+                    graph_scores = self._traverse_many(idx, [s + m for s, m in zip(seeds, more)], restart_dense,
+                                                       filters, classes, scope)
             timings["graph_traversal"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -244,7 +260,7 @@ class Retriever:
             r.chunks = enriched[b]
             r.seeds = [EntityRef(id=idx.entity_ids[i], name=idx.entity_names[i], label=idx.entity_labels[i])
                        for i, _ in seeds[b]]
-            r.evidence = self._evidence(idx, primary[b], r.chunks)
+            r.evidence = self._evidence(idx, primary[b], r.chunks, scope)
             r.answer_classes = sorted(self.answer_classes(r.query))
         timings["enrich"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
@@ -284,18 +300,20 @@ class Retriever:
             return many(qvecs, ENTITY_SEEDS, ef)
         return [self.vectors.search_entities(v, ENTITY_SEEDS, ef) for v in qvecs]
 
-    def _seeds_many(self, queries: list[str], qvecs: np.ndarray, idx: GraphIndex, filters) -> list[list[tuple[int, float]]]:
-        """Entities named in the question (weight 1) and the nearest entity vectors above a similarity floor."""
+    def _seeds_many(self, queries: list[str], qvecs: np.ndarray, idx: GraphIndex, filters,
+                    scope: np.ndarray | None = None) -> list[list[tuple[int, float]]]:
+        """Entities named in the question (weight 1) and the nearest entity vectors above a similarity floor,
+        only those inside the filters' scope (the caller's tenant, always)."""
         out = []
         for q, hits in zip(queries, self._entity_hits(idx, qvecs, filters)):
-            seeds: dict[int, float] = {i: 1.0 for i in idx.entities_in_text(q)}
+            seeds = {i: w for i, w in idx.link_query(q).items() if w > 0 and (scope is None or scope[i])}
+            spec = idx.specificity()
             for eid, sim in hits:
                 i = idx.e_pos.get(eid)
-                if i is not None and sim >= ENTITY_MIN_SIM:
-                    seeds[i] = max(seeds.get(i, 0.0), float(sim))
-            # an entity mentioned everywhere says little: weight seeds by inverse chunk frequency
-            weighted = [(i, w / np.log(2.0 + idx.entity_df[i])) for i, w in seeds.items()]
-            out.append(sorted(weighted, key=lambda t: -t[1]))
+                if i is not None and sim >= ENTITY_MIN_SIM and (scope is None or scope[i]):
+                    # an entity mentioned everywhere says little: weighted by inverse chunk frequency
+                    seeds[i] = max(seeds.get(i, 0.0), float(sim) * float(spec[i]))
+            out.append(sorted(((i, w) for i, w in seeds.items() if w > 0), key=lambda t: -t[1]))
         return out
 
     def cued_relations(self, query: str) -> set[str]:
@@ -314,11 +332,16 @@ class Retriever:
         return out
 
     def _traverse_many(self, idx: GraphIndex, seeds: list, dense: list[dict[str, float]], filters,
-                       answer_classes: list[set[str]]) -> list[dict[str, float]]:
+                       answer_classes: list[set[str]], scope: np.ndarray | None = None) -> list[dict[str, float]]:
+        """Restart mass only on entities and passages inside the filters (entity ids are per tenant and edges
+        never cross tenants, so none flows out of the caller's tenant); scores only for permitted chunks."""
         E, C, B = idx.n_entities, idx.n_chunks, len(seeds)
+        allowed = _allowed(idx, filters)
         e = np.zeros((E, B))
         for b, sd in enumerate(seeds):
             for i, w in sd:
+                if scope is not None and not scope[i]:
+                    raise RetrievalError("a seed entity outside the search's filters reached the traversal")
                 e[i, b] = w
         if self.graph_algorithm == "khop":
             scores = idx.ops.khop(e, 2, 0.5) if E else np.zeros((C, B))
@@ -328,14 +351,18 @@ class Retriever:
             e = np.divide(e, esum, out=np.zeros_like(e), where=esum > 0)
             c = np.zeros((C, B))
             for b, d in enumerate(dense):  # passages enter the restart vector with their dense scores (HippoRAG 2)
+                if self.dense_restart == "minmax":  # min-max, as HippoRAG 2: the 50th candidate adds nothing
+                    d = _minmax(d)
                 for cid, s in d.items():
-                    c[idx.c_pos[cid], b] = max(s, 0.0)
+                    j = idx.c_pos[cid]
+                    if not allowed(j):
+                        raise RetrievalError("a dense hit outside the search's filters reached the traversal")
+                    c[j, b] = max(s, 0.0)
             csum = c.sum(axis=0)
             scale = np.where(esum > 0, self.passage_mass, 1.0)
             c = np.divide(c * scale, csum, out=np.zeros_like(c), where=csum > 0)
             full = idx.ppr_batch(np.vstack([e, c]), damping=self.damping)
             scores = full[E:]
-        allowed = _allowed(idx, filters)
         out = []
         for b in range(B):
             sc = scores[:, b]
@@ -343,6 +370,8 @@ class Retriever:
                 # chunks that mention an entity of the asked-for class, weighted by the mass that entity got
                 # from the seeds: the graph's way of saying "this passage holds a candidate answer"
                 ent = full[:E, b] * idx.class_mask(answer_classes[b])
+                if scope is not None:
+                    ent = ent * scope
                 if ent.max() > 0:
                     bonus = idx.mentions @ (ent / ent.max())
                     sc = sc / sc.max() + self.answer_type_weight * bonus / max(bonus.max(), 1e-12)
@@ -402,24 +431,11 @@ class Retriever:
             out.append(chunks)
         return out
 
-    def _evidence(self, idx: GraphIndex, seeds: list[int], chunks: list[RetrievedChunk]) -> list[EvidencePath]:
-        """For each chunk, the shortest relation path from an entity of the question to one the chunk mentions
-        (typed relations preferred over co-occurrence when paths tie)."""
-        out = []
-        if not seeds:
-            return out
-        parents = idx.bfs_parents(seeds[:5], max_hops=2)
-        for ch in chunks:
-            best = None
-            for ent in ch.entities:
-                j = idx.e_pos.get(ent.id)
-                path = idx.path_to(parents, j) if j is not None else None
-                if path and len(path) > 1 and (best is None or len(path) < len(best)):
-                    best = path
-            if best:
-                hops = [(idx.entity_names[a], idx.edge_type(a, b), idx.entity_names[b]) for a, b in zip(best, best[1:])]
-                out.append(EvidencePath(chunk_id=ch.id, hops=hops))
-        return out
+    def _evidence(self, idx: GraphIndex, seeds: list[int], chunks: list[RetrievedChunk],
+                  scope: np.ndarray | None = None) -> list[EvidencePath]:
+        """For each chunk, a short relation path from an entity of the question to one the chunk mentions
+        (evidence.py: typed relations first, in their stored direction), through entities in scope only."""
+        return evidence_paths(idx, seeds, chunks, scope)
 
 
 @dataclass
@@ -457,6 +473,11 @@ def _allowed(idx: GraphIndex, filters):
         return ((not docs or idx.chunk_doc[j] in docs) and (not tenants or idx.chunk_tenant[j] in tenants)
                 and (not tags or bool(tags & set(idx.chunk_tags[j]))))
     return ok
+
+
+def _entity_scope(idx: GraphIndex, filters) -> np.ndarray | None:
+    f = filters or {}
+    return idx.entity_scope(_as_set(f.get("tenant")), _as_set(f.get("doc_id")), _as_set(f.get("tag")))
 
 
 def _as_set(v) -> set[str]:
