@@ -28,6 +28,19 @@ def test_llm_check_reports_the_endpoint(server):
     assert kinds == [False, True]
 
 
+def test_llm_check_fails_on_an_empty_completion_and_an_empty_stream(server):
+    """What `kgf llm check` reported as ok against Gemma 3 270M served by llama.cpp: nothing written."""
+    server.default = lambda req: Reply(text="", usage=(12, 0))
+    res = runner.invoke(app, ["llm", "check", "--base-url", server.url])
+    out = " ".join(res.output.split())
+    assert res.exit_code == 1 and "empty (finish_reason stop" in out and "empty: 0 chunks" in out
+    assert "failed: the endpoint does not give usable chat completions" in out and "ok:" not in out
+    server.replies = [Reply(text="ready")]  # the completion answers, the stream is empty: still a failure
+    res = runner.invoke(app, ["llm", "check", "--base-url", server.url])
+    out = " ".join(res.output.split())
+    assert res.exit_code == 1 and "'ready'" in out and "empty: 0 chunks" in out
+
+
 def test_llm_check_fails_clearly_when_the_endpoint_is_down(monkeypatch):
     dead = ScriptedOpenAIServer().start()
     url = dead.url

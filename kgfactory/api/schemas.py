@@ -6,7 +6,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from ..retrieval.models import EntityRef, EvidencePath, RetrievedChunk
-from ..types import Citation
+from ..types import Citation, Grounding
 
 
 class QueryFilters(BaseModel):
@@ -63,6 +63,7 @@ class QueryResponse(BaseModel):
     timings: dict[str, float]
     model: str | None = None
     note: str | None = None
+    grounding: Grounding | None = None  # the groundedness gate's report on a generated answer
 
 
 class TextDocument(BaseModel):
