@@ -184,7 +184,10 @@ def main() -> int:
                           "installed": installed(), "llama_cpp_python": LLAMA_VERSION, "cmake_args": CMAKE_ARGS}))
         return 0
     t = time.perf_counter()
-    model, why = prepare(build=a.build, quiet=False)
+    try:
+        model, why = prepare(build=a.build, quiet=False)
+    except Exception as e:  # never fail CI over the optional leg: its tests skip with this reason
+        model, why = None, f"{type(e).__name__}: {e}"
     if model is None:
         print(f"llm server: not available: {why}", file=sys.stderr)
         return 0 if a.cmd == "prepare" else 1
