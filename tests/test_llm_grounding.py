@@ -55,6 +55,30 @@ def test_invented_answers_are_rejected_with_the_reason(gate, text, why):
     assert why in " ".join(s.reason or "" for s in g.sentences if not s.supported)
 
 
+# what Gemma 3 270M (base, Q4_K_M) wrote through llama.cpp's server for "Who founded Helios Robotics?" and
+# "Where was Tomas Berg born?" over the bundled sample (answer_v2 and answer_v1 prompts, temperature 0)
+GEMMA_OUTPUTS = [
+    "[3] Helios Robotics -[CO_OCCURS]-> chief executive\n[4] Helios Robotics -[CO_OCCURS]-> supply-chain graph\n"
+    "[5] Helios Robotics -[CO_OCCURS]-> vision models\n[",
+    "[3]\n[4]\n[5]\n[6]\n[7]\n[8]\n[9]\n[10]\n[11]\n[12]\n[13]\n",
+    "Sources:\n[1] Helios Robotics\n# Helios Robotics\n\nHelios Robotics is a company that builds warehouse robots. "
+    "Helios Robotics is headquartered in Lyon.\n\nGraph facts (not citable):\n- Helios Robotics -[CO_OCCURS]-> "
+    "route data\n\nRules: answer in one or two short sentences, using only the sources above.\n\n"
+    "Question: Who founded Helios Robotics?\nAnswer: equipado\nSources:\n[1] Helios Robotics",
+]
+
+
+@pytest.mark.parametrize("raw", GEMMA_OUTPUTS)
+def test_real_small_model_outputs_are_rejected(gate, raw, sample_dir):
+    from kgfactory.llm.citations import check_citations
+
+    texts = [p.read_text() for p in sorted(sample_dir.iterdir()) if p.suffix in (".md", ".txt")]
+    texts = (texts * 3)[:5]  # five numbered sources, as in the prompt
+    text, order, _ = check_citations(raw, len(texts))
+    g = gate.check(text, [texts[i] for i in order])
+    assert not g.passed and g.reasons
+
+
 def test_no_citation_or_empty_text_is_rejected(gate):
     g = gate.check("Marie Dubois founded Helios Robotics.", [])
     assert not g.passed and "cites no source" in g.reasons[0]
