@@ -223,8 +223,8 @@ def test_llm_extract_without_an_llm_is_a_clear_config_error(tmp_path):
 
 
 def test_server_refusing_json_schema_gets_the_schema_as_json_object(server, make_extractor):
-    """llama-cpp-python's server answers 422 to response_format json_schema and takes {"type": "json_object",
-    "schema": ...} instead (the llm_server leg meets the real one): one refusal, then that form for the run."""
+    """A server that refuses response_format json_schema (llama-cpp-python: a 500 naming response_format) may take
+    {"type": "json_object", "schema": ...} instead (the llm_server leg meets the real one): one refusal, then that form for the run."""
     server.replies = [Reply(status=422)]
     x = make_extractor(server.url)
     out = x.extract([chunk()])

@@ -205,7 +205,7 @@ def test_breaker_when_the_server_is_killed_mid_stream(srv_mod, gguf, kb, tmp_pat
 
 
 def test_llm_extraction_with_a_schema_and_the_repair_path(kb, monkeypatch, tmp_path, ontology):
-    """With `schema`, llama-cpp-python refuses json_schema (422) and the extractor resends the schema in the
+    """With `schema`, llama-cpp-python refuses json_schema (HTTP 500 naming response_format) and the extractor resends the schema in the
     form it takes, which it enforces with a grammar; with `none` (no schema sent) the reply goes through the
     repair / retry / spaCy fallback path. Either way the chunk gets an extraction and the run says how."""
     from kgfactory.llm import llm_extractor
@@ -228,6 +228,6 @@ def test_llm_extraction_with_a_schema_and_the_repair_path(kb, monkeypatch, tmp_p
         reasons = [f.reason for f in x.fallbacks]
         assert not any("unavailable" in r or "refused" in r for r in reasons), reasons
         if mode == "schema":
-            assert x._schema_as_object  # the 422 to json_schema was met and handled
+            assert x._schema_as_object  # the refusal of json_schema was met and handled
         # parsed (possibly after repair), or a retry with the reason and then the spaCy extraction, recorded
         assert (x.stats["fallbacks"] == 0) or (x.stats["llm_requests"] == 2 and "bad JSON" in reasons[0])

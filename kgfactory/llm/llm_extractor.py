@@ -35,7 +35,7 @@ class LLMExtractor:
         self.base, self.llm, self.ontology, self.cache = base, llm, ontology, cache
         self.prompt = prompt or load_prompt(EXTRACT_PROMPT)
         self.json_mode, self.concurrency = json_mode, concurrency
-        # llama-cpp-python's server refuses `json_schema` (HTTP 422) and takes the schema as
+        # llama-cpp-python's server refuses `json_schema` (HTTP 500 naming response_format) and takes the schema as
         # {"type": "json_object", "schema": ...} instead: after one such refusal, that form is used
         self._schema_as_object = False
         self._vocab = {normalise(s): (canonical, cls) for s, cls, canonical in ontology.vocabulary()}
@@ -133,8 +133,10 @@ class LLMExtractor:
             for attempt in (1, 2):
                 try:
                     c = self.llm.complete(msgs, tenant=tenant, **kw)
-                except LLMRefusedError as e:
-                    if not (self.json_mode == "schema" and e.status in (400, 422)
+                except LLMError as e:
+                    # 400/422, or (llama-cpp-python 0.3.36) HTTP 500 with the request's validation error
+                    refused = (isinstance(e, LLMRefusedError) and e.status in (400, 422)) or "response_format" in str(e)
+                    if not (refused and self.json_mode == "schema"
                             and kw.get("response_format", {}).get("type") == "json_schema"):
                         raise
                     log.warning("%s refused response_format json_schema (%s); sending the schema as "
