@@ -15,7 +15,6 @@ import re
 import time
 
 import pytest
-from typer.testing import CliRunner
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.llm_server, pytest.mark.timeout(1200)]
@@ -100,27 +99,37 @@ def test_completions_report_the_servers_real_usage_into_the_budget(kb, srv_mod):
                                            "total_tokens": c.total_tokens + s.total_tokens, "requests": 2}
 
 
-def test_cli_ask_streamed_and_plain(llama, srv_mod, monkeypatch, tmp_path):
-    from kgfactory.cli.main import app
+def test_cli_ask_streamed_and_plain(llama, srv_mod, tmp_path):
+    """`kgf` as a user runs it: one process per command (in-process runs share pymilvus' connection cache)."""
+    import subprocess
+    import sys
 
     d = str(tmp_path / "data")
-    runner = CliRunner()
-    assert runner.invoke(app, ["ingest", "--sample", "-d", d]).exit_code == 0
-    for k, v in {"KGF_LLM_BASE_URL": llama.url, "KGF_LLM_MODEL": srv_mod.MODEL_ALIAS,
-                 "KGF_LLM_MAX_TOKENS": str(MAX_TOKENS), "KGF_LLM_TIMEOUT_S": "300", "KGF_LLM_MAX_RETRIES": "0"}.items():
-        monkeypatch.setenv(k, v)
-    res = runner.invoke(app, ["ask", QUESTION, "-d", d, "--llm"])
-    assert res.exit_code == 0, res.output
-    out = " ".join(res.output.split())
+    env = dict(os.environ, KGF_LLM_BASE_URL=llama.url, KGF_LLM_MODEL=srv_mod.MODEL_ALIAS, COLUMNS="200",
+               KGF_LLM_MAX_TOKENS=str(MAX_TOKENS), KGF_LLM_TIMEOUT_S="300", KGF_LLM_MAX_RETRIES="0",
+               PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+    def kgf(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "kgfactory.cli.entry", *args, "-d", d], env=env,
+                              capture_output=True, text=True, timeout=900)
+
+    env_no_llm = {k: v for k, v in env.items() if k != "KGF_LLM_BASE_URL"}
+    r = subprocess.run([sys.executable, "-m", "kgfactory.cli.entry", "ingest", "--sample", "-d", d], env=env_no_llm,
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = kgf("ask", QUESTION, "--llm")
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = " ".join(res.stdout.split())
     assert f"model {srv_mod.MODEL_ALIAS}" in out and "Marie Dubois" in out
     assert ("A (extractive):" in out) == ("Rejected:" in out)  # a rejected stream is visibly replaced
-    res = runner.invoke(app, ["ask", QUESTION, "-d", d, "--llm", "--json"])
-    assert res.exit_code == 0, res.output
+    res = kgf("ask", QUESTION, "--llm", "--json")
+    assert res.returncode == 0, res.stderr[-2000:]
     a = json.loads(res.stdout)["answer"]
     _check_final({**a, "answer": a["text"]}, srv_mod.MODEL_ALIAS)
     assert a["usage"]["prompt_tokens"] > 0
-    res = runner.invoke(app, ["llm", "usage", "-d", d, "--json"])
-    assert json.loads(res.stdout)["default"]["requests"] == 2  # both answers charged, with the server's counts
+    res = subprocess.run([sys.executable, "-m", "kgfactory.cli.entry", "llm", "usage", "-d", d, "--json"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert json.loads(res.stdout)["default"]["requests"] == 2  # both answers charged to the ledger
 
 
 def test_api_query_and_chat_plain_and_streamed(kb, srv_mod):
