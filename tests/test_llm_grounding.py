@@ -79,6 +79,22 @@ def test_real_small_model_outputs_are_rejected(gate, raw, sample_dir):
     assert not g.passed and g.reasons
 
 
+@pytest.mark.parametrize("raw", [
+    # what Gemma 3 270M wrote for MuSiQue questions (bench.llm_loop): copies of the prompt, which the
+    # sentence checks alone passed, since every copied sentence is "in" its source
+    "Sources: [1] Bubye River\nThe Bubye River, also known as Bubi River, is a tributary of the Limpopo River [1].",
+    "Question: What is the name of the county in which Johnnycake, West Virginia is located?\nAnswer: [1] [2] [3]",
+    "What is the name of the county in which Johnnycake, West Virginia is located? It is a county [1].",
+])
+def test_an_echo_of_the_prompt_is_rejected(gate, raw):
+    src = ("The Bubye River, also known as Bubi River, is a tributary of the Limpopo River in Zimbabwe. "
+           "Johnnycake is an unincorporated community in Braxton County, West Virginia, a county.")
+    g = gate.check(raw, [src], question="What is the name of the county in which Johnnycake, West Virginia is located?")
+    assert not g.passed and "echoed the prompt" in g.reasons[0]
+    assert gate.check("Johnnycake is in Braxton County, West Virginia [1].", [src],
+                      question="What is the name of the county in which Johnnycake, West Virginia is located?").passed
+
+
 def test_no_citation_or_empty_text_is_rejected(gate):
     g = gate.check("Marie Dubois founded Helios Robotics.", [])
     assert not g.passed and "cites no source" in g.reasons[0]

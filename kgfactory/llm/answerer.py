@@ -112,7 +112,7 @@ class GeneratingAnswerer:
         grounding = None
         if self.ground is not None:
             gate = GroundingGate(self.fallback.embedder, self.ground)
-            grounding = gate.check(text, [self._body(srcs[i]) for i in order])
+            grounding = gate.check(text, [self._body(srcs[i]) for i in order], question=result.query)
             if not grounding.passed:
                 return self._rejected(result, c, grounding, removed, t0)
         timings = dict(result.timings)

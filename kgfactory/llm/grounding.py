@@ -33,6 +33,7 @@ _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*")
 _NAME = re.compile(r"\b[A-Z][\w'’-]*")
 _WORD = re.compile(r"[^\W_]{2,}")
 _CLAUSE = re.compile(r"[,;:]\s+|\s+(?:and|but|which|who|while)\s+")
+_ECHO = re.compile(r"^\s*(?:Sources?|Question|Answer|Graph facts[^:\n]*|Rules)\s*:", re.M | re.I)
 MAX_EVIDENCE = 200  # per cited source: bounds the embedding work for a long chunk
 # capitalised only because they start a sentence or are function words: not names
 _NOT_NAMES = set("""a an the this that these those it its they them their there he she his her we our you your
@@ -118,10 +119,14 @@ class GroundingGate:
         self.embedder = embedder
         self.t = thresholds or GateThresholds()
 
-    def check(self, text: str, cited_texts: list[str]) -> Grounding:
+    def check(self, text: str, cited_texts: list[str], question: str | None = None) -> Grounding:
         th = self.t.as_dict()
         if not text.strip():
             return Grounding(passed=False, reasons=["the model returned an empty answer"], thresholds=th)
+        echo = _ECHO.search(text) or (question and len(question) > 12 and question.strip().lower() in text.lower())
+        if echo:  # a copy of the prompt is "supported" by the sources it copies, and answers nothing
+            return Grounding(passed=False, thresholds=th, reasons=[
+                "the model echoed the prompt (its Sources:/Question:/Answer: lines or the question) instead of answering"])
         if not cited_texts:
             return Grounding(passed=False, reasons=["the answer cites no source it was given"], thresholds=th)
         sents = split_sentences(text)
