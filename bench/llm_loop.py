@@ -157,10 +157,11 @@ def _markdown(r: dict) -> str:
              f"{r['context_chars']} context characters. MuSiQue questions over their 1,890 passages (vector-only "
              "ingest), vector retrieval top 5, answers streamed as `kgf ask --llm` streams them. Gate thresholds: "
              + ", ".join(f"{k} {v}" for k, v in r["gate"].items()) + ". 'Cites': the model's text carries at least "
-             "one marker to a source it was given. 'Final has gold': the answer returned (generated, or the "
-             "extractive fallback) contains the gold answer, for context only. Latency is per question, "
-             "end to end on a CPU shared with other work; decode tokens/s counts the server's completion tokens "
-             "after the first.", "",
+             "one marker to a source it was given (anywhere, including `[n]` source headers copied from the prompt). "
+             "'Final has gold': the answer returned (generated, or the extractive fallback) contains the gold "
+             "answer, for context only. Latency is per question, end to end, on a CPU shared with other work. "
+             "Token counts are estimates (4 characters a token): llama-cpp-python's streams report no usage; "
+             "decode tokens/s is completion tokens after the first over the time after the first token.", "",
              "| prompt | questions | passed gate | cites | latency p50 / p95 s | first token p50 / p95 s | decode tok/s p50 "
              "| prompt tokens p50 | completion tokens p50 | final has gold |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
