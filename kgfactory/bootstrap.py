@@ -207,9 +207,14 @@ def build_services(settings: Settings | None = None) -> Services:
     answerer = ExtractiveAnswerer(embedder)
     if llm is not None:
         from .llm.answerer import GeneratingAnswerer
+        from .llm.grounding import GateThresholds
+        from .llm.prompts import load_prompt
 
-        answerer = GeneratingAnswerer(llm, answerer, context_chars=settings.llm_context_chars,
-                                      default_tenant=settings.tenant)
+        ground = GateThresholds(settings.llm_ground_min_sim, settings.llm_ground_min_names,
+                                settings.llm_ground_min_words, settings.llm_ground_min_supported)
+        answerer = GeneratingAnswerer(llm, answerer, prompt=load_prompt(settings.llm_answer_prompt),
+                                      context_chars=settings.llm_context_chars, default_tenant=settings.tenant,
+                                      ground=ground if settings.llm_ground else None)
     from .ontology.quarantine import Quarantine
     from .ontology.rdf_view import RdfView, SemanticSync
     from .ontology.sparql_guard import Limits

@@ -105,6 +105,14 @@ class LLMUnavailableError(LLMError):
     Answerers fall back to the extractive answer on it; extraction falls back to spaCy."""
 
 
+class LLMRefusedError(LLMError):
+    """The endpoint answered and refused the request (HTTP 4xx other than 408/409/429): `status` says which."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
 class LLMBudgetError(LLMError):
     """A tenant's LLM token budget is spent (KGF_LLM_TENANT_TOKEN_BUDGET). The API maps it to HTTP 429."""
 

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     llm_temperature: float = 0.0
     llm_max_tokens: int = Field(default=512, gt=0, description="Completion token cap for answers.")
     llm_context_chars: int = Field(default=8000, gt=0, description="Most characters of retrieved text put in the answer prompt.")
+    llm_answer_prompt: str = Field(default="answer_v2", description="Answer prompt: a stem under kgfactory/llm/prompts (answer_v1, answer_v2) or a path to a .txt template.")
+    llm_ground: bool = Field(default=True, description="Groundedness gate: return a generated answer only when the cited sources support it, else the extractive answer.")
+    llm_ground_min_sim: float = Field(default=0.55, ge=0, le=1, description="Gate: least cosine between a sentence and a sentence (or two) of a chunk it cites.")
+    llm_ground_min_names: float = Field(default=0.75, ge=0, le=1, description="Gate: least share of a sentence's capitalised names found in the chunks it cites.")
+    llm_ground_min_words: float = Field(default=0.65, ge=0, le=1, description="Gate: least share of a sentence's content words found in the chunks it cites.")
+    llm_ground_min_supported: float = Field(default=1.0, ge=0, le=1, description="Gate: least share of the answer's sentences that must be supported.")
     llm_tenant_token_budget: int = Field(default=0, ge=0, description="Tokens a tenant may use in total (persisted in data_dir/llm); 0 = unlimited.")
     llm_extract: bool = Field(default=False, description="Also extract entities/relations with the LLM at ingest (merged with spaCy).")
     llm_extract_json: Literal["schema", "object", "none"] = Field(default="schema", description="response_format sent for extraction: json_schema, json_object, or none (prompt only).")

@@ -170,6 +170,31 @@ class Citation(BaseModel):
     text: str = ""
 
 
+class SentenceSupport(BaseModel):
+    """How well the sources back one sentence of a generated answer (see llm/grounding.py)."""
+
+    sentence: str
+    cited: list[int] = Field(default_factory=list)  # the [n] markers it carries (numbers in the checked text)
+    word_overlap: float = 0.0  # share of its content words (crudely stemmed) found in those chunks
+    similarity: float = 0.0  # best cosine to a sentence (or pair of sentences) of the chunks it was compared with
+    numbers_missing: list[str] = Field(default_factory=list)  # numbers it states that those chunks do not
+    names_missing: list[str] = Field(default_factory=list)  # capitalised names it states that those chunks do not
+    supported: bool = False
+    reason: str | None = None
+
+
+class Grounding(BaseModel):
+    """The groundedness gate's decision on a generated answer: the answer is kept only when `passed`; otherwise
+    the extractive answer replaces it and the model's text is kept here, for debugging only."""
+
+    passed: bool
+    reasons: list[str] = Field(default_factory=list)
+    sentences: list[SentenceSupport] = Field(default_factory=list)
+    supported_share: float = 0.0
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    rejected_text: str | None = None
+
+
 class Answer(BaseModel):
     """An answer with its citations; `kind` says whether an LLM wrote it."""
 
@@ -186,6 +211,9 @@ class Answer(BaseModel):
     usage: dict[str, int] | None = None
     removed_citations: list[int] = Field(default_factory=list)
     note: str | None = None
+    # set when an LLM answer went through the groundedness gate: passed (kind 'generated') or rejected (kind
+    # 'extractive', the model's text in grounding.rejected_text; model/usage still say what was spent)
+    grounding: Grounding | None = None
 
 
 class Completion(BaseModel):

@@ -28,6 +28,19 @@ def test_llm_check_reports_the_endpoint(server):
     assert kinds == [False, True]
 
 
+def test_llm_check_fails_on_an_empty_completion_and_an_empty_stream(server):
+    """What `kgf llm check` reported as ok against Gemma 3 270M served by llama.cpp: nothing written."""
+    server.default = lambda req: Reply(text="", usage=(12, 0))
+    res = runner.invoke(app, ["llm", "check", "--base-url", server.url])
+    out = " ".join(res.output.split())
+    assert res.exit_code == 1 and "empty (finish_reason stop" in out and "empty: 0 chunks" in out
+    assert "failed: the endpoint does not give usable chat completions" in out and "ok:" not in out
+    server.replies = [Reply(text="ready")]  # the completion answers, the stream is empty: still a failure
+    res = runner.invoke(app, ["llm", "check", "--base-url", server.url])
+    out = " ".join(res.output.split())
+    assert res.exit_code == 1 and "'ready'" in out and "empty: 0 chunks" in out
+
+
 def test_llm_check_fails_clearly_when_the_endpoint_is_down(monkeypatch):
     dead = ScriptedOpenAIServer().start()
     url = dead.url
@@ -41,14 +54,15 @@ def test_ask_llm_streams_a_grounded_answer_and_counts_tokens(server, tmp_path, m
     d = str(tmp_path / "data")
     assert runner.invoke(app, ["ingest", "--sample", "-d", d]).exit_code == 0
     monkeypatch.setenv("KGF_LLM_BASE_URL", server.url)
-    server.replies = [Reply(text="Helios Robotics was founded by Marie Dubois [1]. It makes robots [9].",
+    server.replies = [Reply(text="Helios Robotics was founded by Marie Dubois [1]. It builds warehouse robots [9].",
                             usage=(400, 30))]
     res = runner.invoke(app, ["ask", "Who founded Helios Robotics?", "-d", d, "--llm"])
     assert res.exit_code == 0, res.output
     out = " ".join(res.output.split())  # rich wraps lines at the terminal width
-    assert "Helios Robotics was founded by Marie Dubois [1]. It makes robots [9]." in out  # streamed as written
-    assert "A (citations checked): Helios Robotics was founded by Marie Dubois [1]. It makes robots." in out
-    assert "removed citation(s) [9]" in out and "model factory-llm" in out and "answer_v1@" in out
+    assert "Helios Robotics was founded by Marie Dubois [1]. It builds warehouse robots [9]." in out  # as written
+    assert "A (citations checked): Helios Robotics was founded by Marie Dubois [1]. It builds warehouse robots." in out
+    assert "Rejected" not in out
+    assert "removed citation(s) [9]" in out and "model factory-llm" in out and "answer_v2@" in out
     assert " [1] Helios Robotics (chars" in out and "Extractive answer" not in out
     req = server.chat_requests()[0]
     assert req["stream"] is True and "Who founded Helios Robotics?" in req["messages"][-1]["content"]
@@ -60,7 +74,32 @@ def test_ask_llm_streams_a_grounded_answer_and_counts_tokens(server, tmp_path, m
     res = runner.invoke(app, ["ask", "Who founded Helios Robotics?", "-d", d, "--llm", "--json"])
     answer = json.loads(res.stdout)["answer"]
     assert answer["kind"] == "generated" and answer["text"] == "Marie Dubois [1]." and len(answer["citations"]) == 1
-    assert answer["model"] == "factory-llm" and answer["prompt_version"].startswith("answer_v1@")
+    assert answer["model"] == "factory-llm" and answer["prompt_version"].startswith("answer_v2@")
+
+
+def test_ask_llm_stream_rejected_by_the_gate_is_visibly_replaced(server, tmp_path, monkeypatch):
+    """The invention `kgf ask --llm` printed with Gemma 3 270M: streamed as it came, then withdrawn and replaced by
+    the extractive answer, with the reason; --json carries the gate's report and the rejected text."""
+    d = str(tmp_path / "data")
+    assert runner.invoke(app, ["ingest", "--sample", "-d", d]).exit_code == 0
+    monkeypatch.setenv("KGF_LLM_BASE_URL", server.url)
+    invented = "Helios Robotics released the Atlas Picker 3 in 2028 [1]. It was sold to Amazon [6][17]."
+    server.replies = [Reply(text=invented, usage=(300, 25))]
+    res = runner.invoke(app, ["ask", "Who founded Helios Robotics?", "-d", d, "--llm"])
+    assert res.exit_code == 0, res.output
+    out = " ".join(res.output.split())
+    assert invented in out  # the tokens were shown as they came ...
+    assert "Rejected: the generated text above is not supported by its sources" in out  # ... then withdrawn
+    assert "A (extractive):" in out and "Marie Dubois" in out and "groundedness gate" in out
+    assert "tokens 300 prompt + 25 completion" in out  # the rejected answer's tokens are still reported
+
+    server.replies = [Reply(text=invented)]
+    res = runner.invoke(app, ["ask", "Who founded Helios Robotics?", "-d", d, "--llm", "--json"])
+    answer = json.loads(res.stdout)["answer"]
+    assert answer["kind"] == "extractive" and invented not in answer["text"] and answer["citations"]
+    g = answer["grounding"]
+    assert g["passed"] is False and g["rejected_text"] == invented and g["reasons"]
+    assert any("2028" in s["numbers_missing"] for s in g["sentences"]) and g["thresholds"]["min_supported"] == 1.0
 
 
 def test_ask_llm_falls_back_marked_and_budget_refuses(server, tmp_path, monkeypatch):

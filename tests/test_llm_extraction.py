@@ -220,3 +220,17 @@ def test_llm_extract_without_an_llm_is_a_clear_config_error(tmp_path):
 
     with pytest.raises(ConfigError, match="KGF_LLM_EXTRACT"):
         build_services(Settings(data_dir=tmp_path / "d", llm_extract=True))
+
+
+def test_server_refusing_json_schema_gets_the_schema_as_json_object(server, make_extractor):
+    """A server that refuses response_format json_schema (llama-cpp-python: a 500 naming response_format) may take
+    {"type": "json_object", "schema": ...} instead (the llm_server leg meets the real one): one refusal, then that form for the run."""
+    server.replies = [Reply(status=422)]
+    x = make_extractor(server.url)
+    out = x.extract([chunk()])
+    out2 = x.extract([chunk("Tomas Berg works for Nordlicht Logistics.", 1)])
+    assert {e.name for e in out.entities + out2.entities} >= {"Marie Dubois", "Helios Robotics", "Tomas Berg"}
+    assert x.stats["fallbacks"] == 0
+    formats = [r["response_format"] for r in server.chat_requests()]
+    assert formats[0]["type"] == "json_schema" and len(formats) == 3
+    assert all(f["type"] == "json_object" and f["schema"] == x.schema() for f in formats[1:])

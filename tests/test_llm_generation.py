@@ -67,7 +67,7 @@ def test_citations_kept_and_invented_ones_removed(server, result, answerer_for):
     assert a.text == "Marie Dubois founded Helios Robotics [1]. It is based in Lyon [2]."
     assert [c.chunk_id for c in a.citations] == ["chk_0", "chk_1"]
     assert a.removed_citations == [7] and "[7]" in a.note
-    assert a.model == "m1" and a.prompt_version.startswith("answer_v1@")
+    assert a.model == "m1" and a.prompt_version.startswith("answer_v2@")
     assert a.usage == {"prompt_tokens": 120, "completion_tokens": 18, "total_tokens": 138}
     req = server.chat_requests()[0]
     prompt = req["messages"][-1]["content"]

@@ -14,6 +14,19 @@ from .keys import Principal
 from .state import AppState
 
 
+REJECTED_NOTICE = ("The generated text above is withdrawn: the groundedness gate found it not supported by its "
+                   "sources. The answer below is quoted from the sources instead.")
+
+
+def grounding_detail(ans: Answer) -> dict:
+    """The gate's decision for the audit log: {} when no gate ran (extractive answer, gate off)."""
+    g = getattr(ans, "grounding", None)
+    if g is None:
+        return {}
+    return {"grounded": g.passed, "grounding_reasons": [r[:200] for r in g.reasons[:4]],
+            "supported_share": g.supported_share}
+
+
 def retrieve(st: AppState, p: Principal, question: str, mode: str, top_k: int, filters: dict[str, Any] | None):
     f = {k: v for k, v in (filters or {}).items() if v}
     f["tenant"] = p.tenant

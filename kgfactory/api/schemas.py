@@ -8,7 +8,7 @@ from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field,
 from pydantic_core import PydanticCustomError
 
 from ..retrieval.models import EntityRef, EvidencePath, RetrievedChunk
-from ..types import Citation
+from ..types import Citation, Grounding
 
 MAX_ID_CHARS = 200
 _MAX_DEPTH = 64
@@ -134,6 +134,7 @@ class QueryResponse(BaseModel):
     timings: dict[str, float]
     model: str | None = None
     note: str | None = None
+    grounding: Grounding | None = None  # the groundedness gate's report on a generated answer
 
 
 class TextDocument(Body):

@@ -34,12 +34,16 @@ def stream_answer(answerer, result, out: Console = console) -> Answer:
         out.file.flush()
     out.print()
     assert answer is not None, "an answerer's stream ends with its Answer"
+    g = answer.grounding
+    if g is not None and not g.passed and streamed:
+        out.print("[bold red]Rejected:[/bold red] the generated text above is not supported by its sources "
+                  f"({escape(g.reasons[0] if g.reasons else 'groundedness gate')}); it is withdrawn.")
     if answer.text != "".join(streamed).strip():  # a fallback, or markers removed by the citation check
         label = "A (citations checked)" if answer.kind == "generated" else "A (extractive)"
         out.print(f"[bold]{label}:[/bold] {escape(answer.text)}")
     if answer.note:
         out.print(f"[yellow]note:[/yellow] {escape(answer.note)}")
-    if answer.kind == "generated":
+    if answer.model:
         u = answer.usage or {}
         out.print(f"[dim]model {answer.model}, prompt {answer.prompt_version}, tokens {u.get('prompt_tokens', 0)} "
                   f"prompt + {u.get('completion_tokens', 0)} completion[/dim]")
@@ -83,14 +87,26 @@ def check(
         t.add_row("model used", llm.model, "")
         t0 = time.perf_counter()
         c = llm.complete(msgs, max_tokens=16)
-        t.add_row("completion", f"{escape(c.text.strip()[:60])!r} ({c.prompt_tokens}+{c.completion_tokens} tokens"
-                  f"{', estimated' if c.usage_estimated else ''})", f"{(time.perf_counter() - t0) * 1000:.0f}")
+        ms = f"{(time.perf_counter() - t0) * 1000:.0f}"
+        if c.text.strip():
+            t.add_row("completion", f"{escape(c.text.strip()[:60])!r} ({c.prompt_tokens}+{c.completion_tokens} "
+                      f"tokens{', estimated' if c.usage_estimated else ''})", ms)
+        else:  # an endpoint that answers nothing cannot answer questions: not ok
+            ok = False
+            t.add_row("[red]completion[/red]", f"empty (finish_reason {c.finish_reason}, {c.completion_tokens} "
+                      "completion tokens): the model wrote nothing; check the model and its chat template", ms)
         t0, first, pieces = time.perf_counter(), None, 0
         for item in llm.stream(msgs, max_tokens=16):
             if isinstance(item, Completion):
-                t.add_row("stream", f"{pieces} chunks, {item.completion_tokens} tokens; first after "
-                          f"{(first or 0) * 1000:.0f} ms", f"{(time.perf_counter() - t0) * 1000:.0f}")
-            else:
+                ms = f"{(time.perf_counter() - t0) * 1000:.0f}"
+                if pieces and item.text.strip():
+                    t.add_row("stream", f"{pieces} chunks, {item.completion_tokens} tokens; first after "
+                              f"{(first or 0) * 1000:.0f} ms", ms)
+                else:
+                    ok = False
+                    t.add_row("[red]stream[/red]", f"empty: {pieces} chunks with text (finish_reason "
+                              f"{item.finish_reason}); the stream carried no answer", ms)
+            elif item:
                 pieces += 1
                 first = first if first is not None else time.perf_counter() - t0
     except KGFError as e:
@@ -100,6 +116,7 @@ def check(
         llm.close()
     console.print(t)
     if not ok:
+        err.print("[red]failed[/red]: the endpoint does not give usable chat completions (see the table)")
         raise typer.Exit(1)
     console.print("[green]ok[/green]: the endpoint answers chat completions, plain and streamed")
 

@@ -1,6 +1,8 @@
 """Grounded generation: the retrieved context becomes a prompt asking for an answer that cites sources as [n];
-the citations are checked against the sources given. When the LLM is unavailable (down, timing out, breaker
-open) the extractive answer is returned instead, marked with a note; a spent token budget is raised, not hidden.
+the citations are checked against the sources given, then the groundedness gate (grounding.py) checks that the
+cited sources support each sentence. When the gate rejects the answer, or the LLM is unavailable (down, timing
+out, breaker open), the extractive answer is returned instead, marked with a note; a spent token budget is
+raised, not hidden.
 """
 from __future__ import annotations
 
@@ -13,21 +15,24 @@ from ..ports import LLM
 from ..retrieval.models import RetrievalResult, RetrievedChunk
 from ..types import Answer, Citation, Completion
 from .citations import check_citations
+from .grounding import GateThresholds, GroundingGate
 from .prompts import Prompt, load_prompt
 
 log = logging.getLogger(__name__)
-ANSWER_PROMPT = "answer_v1"
+ANSWER_PROMPT = "answer_v2"
 
 
 class GeneratingAnswerer:
     """`answer(result)` -> Answer(kind='generated'); `stream(result)` -> token strings, then the checked Answer."""
 
     def __init__(self, llm: LLM, fallback, prompt: Prompt | None = None, context_chars: int = 8000,
-                 max_sources: int = 8, default_tenant: str = "default"):
+                 max_sources: int = 8, default_tenant: str = "default",
+                 ground: GateThresholds | None = GateThresholds()):
         self.llm, self.fallback = llm, fallback
         self.prompt = prompt or load_prompt(ANSWER_PROMPT)
         self.context_chars, self.max_sources = context_chars, max_sources
         self.default_tenant = default_tenant
+        self.ground = ground  # None: no groundedness gate (generated answers are returned as the model wrote them)
 
     @property
     def embedder(self):  # the extractive fallback's embedder (tests share one loaded model)
@@ -41,11 +46,15 @@ class GeneratingAnswerer:
     def sources(self, result: RetrievalResult) -> list[RetrievedChunk]:
         return result.chunks[: self.max_sources]
 
+    @staticmethod
+    def _body(ch: RetrievedChunk) -> str:
+        """A source as the prompt shows it: the chunk and the start of the next one."""
+        return ch.text + (" " + ch.neighbours["next"] if ch.neighbours.get("next") else "")
+
     def messages(self, result: RetrievalResult) -> list[dict[str, str]]:
         blocks, room = [], self.context_chars
         for n, ch in enumerate(self.sources(result), 1):
-            body = ch.text + (" " + ch.neighbours["next"] if ch.neighbours.get("next") else "")
-            body = body[: max(room, 0)]
+            body = self._body(ch)[: max(room, 0)]
             if not body:
                 break
             blocks.append(f"[{n}] {ch.title}\n{body}")
@@ -100,12 +109,31 @@ class GeneratingAnswerer:
             log.warning("LLM %s cited sources it was not given: %s", c.model, removed)
         if not citations:
             notes.append("the model cited no source: check the answer against the sources")
+        grounding = None
+        if self.ground is not None:
+            gate = GroundingGate(self.fallback.embedder, self.ground)
+            grounding = gate.check(text, [self._body(srcs[i]) for i in order], question=result.query)
+            if not grounding.passed:
+                return self._rejected(result, c, grounding, removed, t0)
         timings = dict(result.timings)
         timings["answer"] = round((time.perf_counter() - t0) * 1000, 3)
         return Answer(question=result.query, text=text, kind="generated", citations=citations,
                       evidence=[e.model_dump() for e in result.evidence], timings=timings, model=c.model,
                       prompt_version=self.prompt.version, usage=c.usage(), removed_citations=removed,
-                      note="; ".join(notes) or None)
+                      note="; ".join(notes) or None, grounding=grounding)
+
+    def _rejected(self, result: RetrievalResult, c: Completion, grounding, removed: list[int], t0: float) -> Answer:
+        """The gate said no: the extractive answer, marked, with the model's text kept for debugging only."""
+        log.warning("groundedness gate rejected the answer of %s: %s", c.model, "; ".join(grounding.reasons[:2]))
+        a = self.fallback.answer(result)
+        grounding.rejected_text = c.text
+        why = grounding.reasons[0] if grounding.reasons else "not supported"
+        a.note = (f"The generated answer was rejected by the groundedness gate ({why}); extractive answer instead: "
+                  "the most relevant sentences, quoted.")
+        a.grounding, a.model, a.prompt_version = grounding, c.model, self.prompt.version
+        a.usage, a.removed_citations = c.usage(), removed
+        a.timings["answer"] = round((time.perf_counter() - t0) * 1000, 3)
+        return a
 
     def _fallback(self, result: RetrievalResult, e: LLMError) -> Answer:
         log.warning("LLM unavailable, answering extractively: %s", e)

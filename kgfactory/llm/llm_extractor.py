@@ -15,7 +15,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
-from ..errors import LLMBudgetError, LLMError
+from ..errors import LLMBudgetError, LLMError, LLMRefusedError
 from ..ports import LLM, Extractor
 from ..textnorm import clean_surface, normalise
 from ..types import Chunk, Entity, Extraction, FileError, Mention, Relation, RelationViolation, content_id
@@ -35,6 +35,9 @@ class LLMExtractor:
         self.base, self.llm, self.ontology, self.cache = base, llm, ontology, cache
         self.prompt = prompt or load_prompt(EXTRACT_PROMPT)
         self.json_mode, self.concurrency = json_mode, concurrency
+        # llama-cpp-python's server refuses `json_schema` (HTTP 500 naming response_format) and takes the schema as
+        # {"type": "json_object", "schema": ...} instead: after one such refusal, that form is used
+        self._schema_as_object = False
         self._vocab = {normalise(s): (canonical, cls) for s, cls, canonical in ontology.vocabulary()}
         self._lock = threading.Lock()
         self.start_run()
@@ -80,6 +83,8 @@ class LLMExtractor:
         return self.prompt.messages(schema=json.dumps(self.schema()), classes=classes, properties=props, text=text)
 
     def _response_format(self) -> dict[str, Any] | None:
+        if self.json_mode == "schema" and self._schema_as_object:
+            return {"type": "json_object", "schema": self.schema()}
         if self.json_mode == "schema":
             return {"type": "json_schema", "json_schema": {"name": "kg_extraction", "schema": self.schema(), "strict": True}}
         if self.json_mode == "object":
@@ -126,7 +131,19 @@ class LLMExtractor:
         reason = ""
         try:
             for attempt in (1, 2):
-                c = self.llm.complete(msgs, tenant=tenant, **kw)
+                try:
+                    c = self.llm.complete(msgs, tenant=tenant, **kw)
+                except LLMError as e:
+                    # 400/422, or (llama-cpp-python 0.3.36) HTTP 500 with the request's validation error
+                    refused = (isinstance(e, LLMRefusedError) and e.status in (400, 422)) or "response_format" in str(e)
+                    if not (refused and self.json_mode == "schema"
+                            and kw.get("response_format", {}).get("type") == "json_schema"):
+                        raise
+                    log.warning("%s refused response_format json_schema (%s); sending the schema as "
+                                "json_object + schema (llama-cpp-python's form) from now on", self.llm.model, e)
+                    self._schema_as_object = True
+                    kw["response_format"] = self._response_format()
+                    c = self.llm.complete(msgs, tenant=tenant, **kw)
                 with self._lock:
                     self.stats["llm_requests"] += 1
                     self.stats["tokens"] += c.total_tokens

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator, TypeVar
 
 import openai
 
-from ..errors import ConfigError, LLMError, LLMUnavailableError
+from ..errors import ConfigError, LLMError, LLMRefusedError, LLMUnavailableError
 from ..types import Completion
 from .breaker import CircuitBreaker
 from .ledger import TokenLedger
@@ -144,8 +144,8 @@ class OpenAILLM:
                 status = e.status_code
                 if status not in RETRY_STATUS and status < 500:
                     self.breaker.success()  # it answered: the endpoint is up, the request was wrong
-                    raise LLMError(f"LLM endpoint {self.base_url} refused the request: HTTP {status}: "
-                                   f"{_message(e)}") from e
+                    raise LLMRefusedError(f"LLM endpoint {self.base_url} refused the request: HTTP {status}: "
+                                          f"{_message(e)}", status) from e
                 reason = f"HTTP {status}: {_message(e)}"
                 retry_after = _retry_after(e)
                 err: Exception = e

@@ -87,7 +87,7 @@ class KnowledgeBase:
         return AskResult(question=result.query, answer=ans.text, kind=ans.kind, citations=ans.citations,
                          evidence=result.evidence, chunks=result.chunks, seeds=result.seeds,
                          timings=ans.timings or result.timings, model=getattr(ans, "model", None),
-                         note=getattr(ans, "note", None))
+                         note=getattr(ans, "note", None), grounding=getattr(ans, "grounding", None))
 
     def ask(self, question: str, *, mode: str = "hybrid", top_k: int = 5, tags: Sequence[str] | None = None,
             doc_ids: Sequence[str] | None = None) -> AskResult:

@@ -6,7 +6,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..retrieval.models import EntityRef, EvidencePath, RetrievedChunk
-from ..types import Citation
+from ..types import Citation, Grounding
 
 __all__ = ["AskResult", "SearchResult", "Job", "IngestResult", "IngestProgress", "DocumentInfo", "DocumentDetail",
            "DeleteResult", "CypherResult", "SparqlResult", "EntityDetail", "Citation", "RetrievedChunk", "EntityRef",
@@ -43,6 +43,7 @@ class AskResult(_Open):
     timings: dict[str, float] = Field(default_factory=dict)
     model: str | None = None
     note: str | None = None
+    grounding: Grounding | None = None  # the groundedness gate's report when an LLM wrote (or tried to write) it
 
     def __str__(self) -> str:
         return self.answer

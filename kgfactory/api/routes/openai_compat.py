@@ -52,6 +52,11 @@ def _sources(ans: Answer) -> str:
     return "\n\nSources:\n" + "\n".join(lines)
 
 
+def _grounding(ans: Answer) -> dict | None:
+    g = getattr(ans, "grounding", None)
+    return g.model_dump(mode="json") if g is not None else None
+
+
 def _usage(ans: Answer) -> dict:
     u = getattr(ans, "usage", None) or {}
     return {"prompt_tokens": u.get("prompt_tokens", 0), "completion_tokens": u.get("completion_tokens", 0),
@@ -75,12 +80,13 @@ def chat_completions(req: ChatRequest, request: Request, p: Principal = Reader):
         audit(request, p, "chat", "error", target=question[:200], detail={"error": str(e)[:300]})
         raise
     if not req.stream:
-        audit(request, p, "chat", "ok", target=question[:200], detail={"model": req.model, "kind": ans.kind})
+        audit(request, p, "chat", "ok", target=question[:200],
+              detail={"model": req.model, "kind": ans.kind, **answering.grounding_detail(ans)})
         return {"id": cid, "object": "chat.completion", "created": created, "model": req.model,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": ans.text + _sources(ans)},
                              "finish_reason": "stop"}],
                 "usage": _usage(ans), "citations": [c.model_dump(mode="json") for c in ans.citations],
-                "answer_kind": ans.kind}
+                "answer_kind": ans.kind, "grounding": _grounding(ans)}
 
     def chunk(delta: dict, finish: str | None = None, **extra) -> str:
         body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": req.model,
@@ -89,21 +95,26 @@ def chat_completions(req: ChatRequest, request: Request, p: Principal = Reader):
 
     def events() -> Iterator[str]:
         yield chunk({"role": "assistant", "content": ""})
-        outcome = "ok"
+        outcome, grounding, sent = "ok", {}, False
         try:
             for item in answering.stream(st, result, p.tenant):
                 if isinstance(item, Answer):
+                    grounding = answering.grounding_detail(item)
+                    if grounding.get("grounded") is False and sent:  # withdraw the streamed text, visibly
+                        yield chunk({"content": f"\n\n[{answering.REJECTED_NOTICE}]\n\n{item.text}"})
                     if item.citations:
                         yield chunk({"content": _sources(item)})
-                    yield chunk({}, "stop", usage=_usage(item),
+                    yield chunk({}, "stop", usage=_usage(item), answer_kind=item.kind, grounding=_grounding(item),
                                 citations=[c.model_dump(mode="json") for c in item.citations])
                 elif item:
+                    sent = True
                     yield chunk({"content": item})
         except Exception as e:
             outcome = "error"
             yield f"data: {json.dumps({'error': {'message': str(e), 'type': type(e).__name__}})}\n\n"
         finally:
-            audit(request, p, "chat", outcome, target=question[:200], detail={"model": req.model, "stream": True})
+            audit(request, p, "chat", outcome, target=question[:200],
+                  detail={"model": req.model, "stream": True, **grounding})
         yield "data: [DONE]\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

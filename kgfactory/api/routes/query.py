@@ -24,7 +24,8 @@ def _body(ans: Answer, result) -> dict:
             "chunks": [c.model_dump(mode="json") for c in result.chunks],
             "seeds": [s.model_dump(mode="json") for s in result.seeds],
             "timings": ans.timings or result.timings, "model": getattr(ans, "model", None),
-            "note": getattr(ans, "note", None)}
+            "note": getattr(ans, "note", None),
+            "grounding": g.model_dump(mode="json") if (g := getattr(ans, "grounding", None)) else None}
 
 
 def _sse(event: str, data) -> str:
@@ -34,7 +35,8 @@ def _sse(event: str, data) -> str:
 @router.post("/v1/query", response_model=QueryResponse,
              responses={200: {"content": {"text/event-stream": {}},
                               "description": "JSON, or with stream=true server-sent events: `retrieval` (the chunks), "
-                                             "`token` (answer text pieces), `answer` (the full answer body), `done`."}})
+                                             "`token` (answer text pieces), `rejected` (the groundedness gate withdrew the "
+                                             "generated text streamed so far), `answer` (the full answer body), `done`."}})
 def query(req: QueryRequest, request: Request, p: Principal = Reader):
     """Answer a question from the caller's tenant's documents: answer, citations, graph evidence, timings."""
     st = get_state(request)
@@ -48,16 +50,21 @@ def query(req: QueryRequest, request: Request, p: Principal = Reader):
         raise
     if not req.stream:
         audit(request, p, "query", "ok", target=req.question[:200],
-              detail={"mode": req.mode, "kind": ans.kind, "chunks": len(result.chunks)})
+              detail={"mode": req.mode, "kind": ans.kind, "chunks": len(result.chunks),
+                      **answering.grounding_detail(ans)})
         return _body(ans, result)
 
     def events() -> Iterator[str]:
         yield _sse("retrieval", {"chunks": [c.model_dump(mode="json") for c in result.chunks],
                                  "timings": result.timings})
-        outcome = "ok"
+        outcome, grounding = "ok", {}
         try:
             for item in answering.stream(st, result, p.tenant):
                 if isinstance(item, Answer):
+                    grounding = answering.grounding_detail(item)
+                    if grounding.get("grounded") is False:  # the tokens sent are withdrawn: say so first
+                        yield _sse("rejected", {"reasons": grounding["grounding_reasons"],
+                                                "message": answering.REJECTED_NOTICE})
                     yield _sse("answer", _body(item, result))
                 else:
                     yield _sse("token", {"text": item})
@@ -68,7 +75,8 @@ def query(req: QueryRequest, request: Request, p: Principal = Reader):
             status, kind = _status(e)
             yield _sse("error", {"type": kind, "status": status, "message": str(e)})
         finally:
-            audit(request, p, "query", outcome, target=req.question[:200], detail={"mode": req.mode, "stream": True})
+            audit(request, p, "query", outcome, target=req.question[:200],
+                  detail={"mode": req.mode, "stream": True, **grounding})
         yield _sse("done", {})
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
