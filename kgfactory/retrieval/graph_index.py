@@ -291,24 +291,6 @@ class GraphIndex:
             return np.zeros(self.n_chunks)
         return self.ops.khop(np.asarray(entity_seeds, dtype=np.float64)[:, None], hops, decay)[:, 0]
 
-    def bfs_parents(self, sources: list[int], max_hops: int = 2, scope: np.ndarray | None = None) -> dict[int, int | None]:
-        """One multi-source BFS over the adjacency: parent pointers for every entity within max_hops (only
-        through entities in `scope` when given)."""
-        parents: dict[int, int | None] = {s: None for s in sources if scope is None or scope[s]}
-        frontier = list(parents)
-        indptr, indices = self.adjacency.indptr, self.adjacency.indices
-        for _ in range(max_hops):
-            nxt = []
-            for u in frontier:
-                typed = [t for t, _ in self.typed_neighbours.get(u, ())]
-                for v in [*typed, *indices[indptr[u]:indptr[u + 1]]]:
-                    v = int(v)
-                    if v not in parents and (scope is None or scope[v]):
-                        parents[v] = u
-                        nxt.append(v)
-            frontier = nxt
-        return parents
-
     @staticmethod
     def path_to(parents: dict[int, int | None], target: int) -> list[int] | None:
         if target not in parents:
