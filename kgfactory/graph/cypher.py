@@ -228,11 +228,11 @@ RETURN a.id AS source_id, b.id AS target_id, type(r) AS type, r.weight AS weight
 
 # 'revision' is bumped once by every write that completes and every delete, so readers know when to reload
 # their caches. Writes of the store also bump 'revision:tenant:<t>' for each tenant they touched; writes that
-# cannot say which tenants they touched (ontology changes, RDF imports) bump 'revision:all'. The analysts'
+# cannot say which tenants they touched (ontology changes, RDF imports) bump 'revision_all'. The analysts'
 # tenant views (graph/falkordb_views.py) are rebuilt when their tenant's or the 'all' revision moved.
-REVISION_ALL = "revision:all"
+REVISION_ALL = "revision_all"  # a fixed word (no ':'), so it may stand inline in BUMP_REVISION
 REVISION_TENANT = "revision:tenant:"
-BUMP_REVISION = ("UNWIND ['revision', 'revision:all'] AS k MERGE (m:KGMeta {id: k}) "
+BUMP_REVISION = ("UNWIND ['revision', 'revision_all'] AS k MERGE (m:KGMeta {id: k}) "
                  "SET m.value = coalesce(m.value, 0) + 1")
 BUMP_REVISIONS = "UNWIND $keys AS k MERGE (m:KGMeta {id: k}) SET m.value = coalesce(m.value, 0) + 1"
 GET_REVISION = "MATCH (m:KGMeta {id: 'revision'}) RETURN m.value AS value"

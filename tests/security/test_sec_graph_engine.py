@@ -135,7 +135,7 @@ def test_views_never_fork_the_persistent_engine_and_isolate_tenants(tmp_path):
 @pytest.mark.timeout(180)
 def test_views_are_rebuilt_only_when_their_tenant_changed(tmp_path):
     """Refresh cost follows the change: another tenant's writes do not rebuild a view; the tenant's own write or
-    delete, or a write no tenant owns (an ontology change bumps 'revision:all'), does. A view a query still
+    delete, or a write no tenant owns (an ontology change bumps 'revision_all'), does. A view a query still
     uses survives a rebuild until that query ends."""
     from kgfactory.graph import cypher as Q
 
