@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import bench_data, header, publish
+from bench.common import bench_data, header, provenance, publish
 from bench.retrieval import quick_subset
 
 
@@ -88,7 +88,7 @@ def main(argv=None) -> dict:
 
 def _markdown(r: dict) -> str:
     lines = ["## Extractive answers (no LLM), MuSiQue", "",
-             f"Machine: {r['machine']}. Date: {r['date']}. Commit: `{r['commit']}`. Command: `{r['command']}`.",
+             provenance(r),
              f"{r['questions']} MuSiQue questions over the 1,890-passage corpus, hybrid retrieval top 5, then the "
              "extractive answer step. 'Has gold': the answer text contains the gold answer or an alias (normalised). "
              f"Ceiling: the top-5 chunks contain it for {r['top5_chunks_have_gold']} questions. `max_embedded` 0 "

@@ -53,6 +53,11 @@ def header(command: str) -> dict:
             "commit": commit(), "command": command}
 
 
+def provenance(r: dict) -> str:
+    """The line every BENCHMARKS.md section opens with: where, when, from which commit and command (header())."""
+    return f"Machine: {r['machine']}. Date: {r['date']}. Commit: `{r['commit']}`. Command: `{r['command']}`."
+
+
 def save_json(name: str, payload: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"

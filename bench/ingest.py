@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.common import bench_data, header, publish
+from bench.common import bench_data, header, provenance, publish
 
 CORPORA = {"musique": "musique_train_corpus.json", "hotpotqa": "hotpotqa_train_corpus.json"}
 
@@ -111,7 +111,7 @@ def _markdown(r: dict) -> str:
     return "\n".join([
         f"## Ingest: {r['corpus']} corpus ({r['passages']:,} passages)",
         "",
-        f"Machine: {r['machine']}. Date: {r['date']}. Commit: `{r['commit']}`. Command: `{r['command']}`.",
+        provenance(r),
         "",
         "| stage | vector-only s | graph s | graph passages/s |",
         "|---|---:|---:|---:|",

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import REPO, bench_data, header, publish
+from bench.common import REPO, bench_data, header, provenance, publish
 from bench.retrieval import quick_subset
 
 
@@ -152,7 +152,7 @@ def main(argv=None) -> dict:
 
 def _markdown(r: dict) -> str:
     lines = ["## A served LLM in the loop (plumbing figures, not quality)", "",
-             f"Machine: {r['machine']}. Date: {r['date']}. Commit: `{r['commit']}`. Command: `{r['command']}`.",
+             provenance(r),
              f"Server: {r['server']}. Model: {r['model']}, temperature 0, max {r['max_tokens']} completion tokens, "
              f"{r['context_chars']} context characters. MuSiQue questions over their 1,890 passages (vector-only "
              "ingest), vector retrieval top 5, answers streamed as `kgf ask --llm` streams them. Gate thresholds: "

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import RESULTS, bench_data, header, save_json, write_section
+from bench.common import RESULTS, bench_data, header, provenance, save_json, write_section
 
 STAGES = ["graph_index", "embed", "vector_search", "seed_entities", "graph_traversal", "fuse", "enrich", "total"]
 
@@ -168,7 +168,7 @@ def main(argv=None) -> dict:
 
 def _markdown(r: dict) -> str:
     lines = ["## Query latency and scaling (CPU, no LLM)", "",
-             f"Machine: {r['machine']}. Date: {r['date']}. Commit: `{r['commit']}`. Command: `{r['command']}`.",
+             provenance(r),
              f"Synthetic clustered KBs: noisy copies of {r['centres']:,} real MuSiQue passage embeddings, 10 chunks per "
              f"document, 4 entity mentions per chunk from 8-entity cluster pools; {r['questions']} MuSiQue questions "
              "embedded at query time. 'load' is writing the stores through the ports (no embedding, no extraction: "

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import bench_data, header, publish, write_section
+from bench.common import bench_data, header, provenance, publish, write_section
 
 MODES = ("vector", "graph", "hybrid")
 
@@ -179,7 +179,7 @@ def main(argv=None) -> dict:
 
 def _markdown(r: dict) -> str:
     lines = ["## Retrieval quality and latency (no LLM)", "",
-             f"Machine: {r['machine']}. Date: {r['date']}. Commit: `{r['commit']}`. Command: `{r['command']}`.",
+             provenance(r),
              "Embedder all-MiniLM-L6-v2 on both sides; passage recall@k = fraction of a question's gold passages in "
              "the top k, averaged (HippoRAG's metric); all-gold@5 = share of questions with every gold passage in "
              "the top 5. 100-question training subsets: indicative only.", "",
