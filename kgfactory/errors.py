@@ -63,7 +63,12 @@ class CypherRefusedError(KGFError):
 
 class GraphUnavailableError(GraphStoreError):
     """The graph engine did not answer within its deadline (KGF_GRAPH_CALL_TIMEOUT_S), refused the connection,
-    or is held by another process. The API maps it to HTTP 503; the request may be retried later."""
+    or is held by another process. The API maps it to HTTP 503; the request may be retried later. `timed_out`
+    tells a missed deadline (the engine may be stuck or busy) from a refused or lost connection (it may be gone)."""
+
+    def __init__(self, message: str, timed_out: bool = False):
+        self.timed_out = timed_out
+        super().__init__(message)
 
 
 class VectorStoreError(StoreError):

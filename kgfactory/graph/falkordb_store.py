@@ -92,7 +92,7 @@ def wrap(e: Exception, what: str, call_timeout_s: float | None,
         return GraphStoreError(f"{what}: {e}")
     if isinstance(e, RedisTimeoutError):
         return GraphUnavailableError(f"the graph engine did not answer within {call_timeout_s or 5.0:g} s "
-                                     f"({setting}): {e}")
+                                     f"({setting}): {e}", timed_out=True)
     if isinstance(e, (RedisConnectionError, OSError)):
         return GraphUnavailableError(f"the graph engine is not reachable: {e}")
     if isinstance(e, GraphStoreError):

@@ -226,7 +226,7 @@ class FalkorDBTenantViews:
             err = wrap(e, "", self.call_timeout_s)
             if isinstance(err, GraphUnavailableError):
                 # a refused or reset connection (not a missed deadline) is what a killed engine leaves
-                self._restart_if_dead(reap_wait=0.0 if "did not answer" in str(err) else 1.0)
+                self._restart_if_dead(reap_wait=0.0 if err.timed_out else 1.0)
                 raise err from e
             raise GraphStoreError(f"could not build the tenant view for {tenant!r}: {e}") from e
         self.builds += 1
@@ -261,11 +261,11 @@ class FalkorDBTenantViews:
             if isinstance(err, GraphUnavailableError):
                 # the engine answers PING while a query runs: then the query is slow (FalkorDB does not stop
                 # every query at its timeout, e.g. a huge range() is built first), not the engine stuck
-                if "did not answer" in str(err) and self._engine is not None and self._engine._ping():
+                if err.timed_out and self._engine is not None and self._engine._ping():
                     raise GraphStoreError(f"query timed out after {timeout_ms} ms (no result within "
                                           f"{deadline:g} s)") from e
                 # a refused or reset connection (not a missed deadline) is what a killed engine leaves
-                self._restart_if_dead(reap_wait=0.0 if "did not answer" in str(err) else 1.0)
+                self._restart_if_dead(reap_wait=0.0 if err.timed_out else 1.0)
                 raise err from e
             msg = str(e)
             if "timed out" in msg.lower():
