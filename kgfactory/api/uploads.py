@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..graph import cypher as Q
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +46,7 @@ def remove_copy(data_dir: Path, doc: dict[str, Any], graph) -> Path | None:
     path = Path(raw)
     if path.parent != folder or path.is_symlink() or not path.is_file():
         return None  # not an upload of this tenant (a CLI ingest reads the user's own files: never touched)
-    rows = graph.query(Q.COUNT_DOCUMENTS_FROM_FILE, {"tenant": doc["tenant"], "path": raw, "prefix": raw + "#"})
-    if rows and int(rows[0]["n"]) > 0:
+    if graph.count_documents_from_file(doc["tenant"], raw) > 0:
         return None  # other records of the same upload remain
     try:
         path.unlink()

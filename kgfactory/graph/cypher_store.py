@@ -229,6 +229,34 @@ class CypherGraphStore:
             out[r["type"]] = int(r["n"])
         return out
 
+    # -- analysts' named reads (the API, the SDK and the CLI reach the graph through these, not raw Cypher) --
+    def entity(self, entity_id: str, tenant: str) -> dict[str, Any] | None:
+        """id, name, label, aliases, labels, found_by of one entity of `tenant`; None when there is none."""
+        rows = self._rows(Q.API_ENTITY, {"id": entity_id, "tenant": tenant})
+        return rows[0] if rows else None
+
+    def entity_neighbours(self, entity_id: str, tenant: str, limit: int = 50) -> list[dict[str, Any]]:
+        """Related entities of the same tenant: type, outgoing, id, name, label, weight (heaviest first)."""
+        return self._rows(Q.API_ENTITY_NEIGHBOURS, {"id": entity_id, "tenant": tenant, "limit": int(limit)})
+
+    def entity_mentions(self, entity_id: str, tenant: str, limit: int = 50) -> list[dict[str, Any]]:
+        """Chunks of the same tenant that mention the entity: chunk_id, doc_id, count."""
+        return self._rows(Q.API_ENTITY_CHUNKS, {"id": entity_id, "tenant": tenant, "limit": int(limit)})
+
+    def schema_counts(self, tenant: str) -> tuple[dict[str, int], dict[str, int]]:
+        """(node label -> count, relationship type -> count) within one tenant, each sorted by name."""
+        labels: dict[str, int] = {}
+        for r in self._rows(Q.API_SCHEMA_LABELS, {"tenant": tenant}):
+            for lab in r["labels"] or []:
+                labels[lab] = labels.get(lab, 0) + int(r["n"])
+        rels = {r["type"]: int(r["n"]) for r in self._rows(Q.API_SCHEMA_RELS, {"tenant": tenant})}
+        return dict(sorted(labels.items())), dict(sorted(rels.items()))
+
+    def count_documents_from_file(self, tenant: str, path: str) -> int:
+        """Documents of `tenant` read from one file: the file itself or its records (source "<path>#<i>")."""
+        rows = self._rows(Q.COUNT_DOCUMENTS_FROM_FILE, {"tenant": tenant, "path": path, "prefix": path + "#"})
+        return int(rows[0]["n"]) if rows else 0
+
     def query(self, cypher: str, params: dict[str, Any] | None = None, read_only: bool = True) -> list[dict[str, Any]]:
         if read_only and Q.is_write(cypher):
             raise GraphStoreError("write clauses are not allowed in a read-only query")

@@ -250,25 +250,14 @@ class KnowledgeBase:
         return self.services.ontology.model_dump(mode="json")
 
     def entity(self, entity_id: str, *, limit: int = 50) -> EntityDetail:
-        from ..graph import cypher as Q
-
         graph = self.services.graph
-        rows = graph.query(Q.API_ENTITY, {"id": entity_id, "tenant": self.tenant})
-        if not rows:
+        row = graph.entity(entity_id, self.tenant)
+        if row is None:
             raise NotFoundError(f"no entity {entity_id!r} (entity ids appear in ask()/search() seeds and "
                                 "document())")
-        params = {"id": entity_id, "tenant": self.tenant, "limit": limit}
-        return EntityDetail.model_validate({**rows[0], "neighbours": graph.query(Q.API_ENTITY_NEIGHBOURS, params),
-                                            "mentions": graph.query(Q.API_ENTITY_CHUNKS, params)})
+        return EntityDetail.model_validate({**row, "neighbours": graph.entity_neighbours(entity_id, self.tenant, limit),
+                                            "mentions": graph.entity_mentions(entity_id, self.tenant, limit)})
 
     def graph_schema(self) -> dict[str, Any]:
-        from ..graph import cypher as Q
-
-        graph = self.services.graph
-        labels: dict[str, int] = {}
-        for r in graph.query(Q.API_SCHEMA_LABELS, {"tenant": self.tenant}):
-            for lab in r["labels"] or []:
-                labels[lab] = labels.get(lab, 0) + int(r["n"])
-        rels = {r["type"]: int(r["n"]) for r in graph.query(Q.API_SCHEMA_RELS, {"tenant": self.tenant})}
-        return {"tenant": self.tenant, "labels": dict(sorted(labels.items())),
-                "relationship_types": dict(sorted(rels.items()))}
+        labels, rels = self.services.graph.schema_counts(self.tenant)
+        return {"tenant": self.tenant, "labels": labels, "relationship_types": rels}

@@ -13,7 +13,7 @@ import time
 from fastapi import APIRouter, Query, Request
 
 from ...errors import CypherRefusedError, GraphStoreError, GraphUnavailableError, NotFoundError
-from ...graph import cypher as Q, cypher_guard
+from ...graph import cypher_guard
 from ..auth import Analyst, Reader
 from ..errors import ApiError
 from ..keys import Principal
@@ -67,21 +67,15 @@ def entity(entity_id: PathId, request: Request, limit: int = Query(50, ge=1, le=
     """An entity of this tenant with its neighbourhood: related entities (typed edges and co-occurrence) and the
     chunks that mention it."""
     graph = get_state(request).services.graph
-    rows = graph.query(Q.API_ENTITY, {"id": entity_id, "tenant": p.tenant})
-    if not rows:
+    row = graph.entity(entity_id, p.tenant)
+    if row is None:
         raise NotFoundError(f"no entity {entity_id!r} (entity ids appear in /v1/query seeds and /v1/documents/{{id}})")
-    params = {"id": entity_id, "tenant": p.tenant, "limit": limit}
-    return {**rows[0], "neighbours": graph.query(Q.API_ENTITY_NEIGHBOURS, params),
-            "mentions": graph.query(Q.API_ENTITY_CHUNKS, params)}
+    return {**row, "neighbours": graph.entity_neighbours(entity_id, p.tenant, limit),
+            "mentions": graph.entity_mentions(entity_id, p.tenant, limit)}
 
 
 @router.get("/v1/graph/schema")
 def graph_schema(request: Request, p: Principal = Reader) -> dict:
     """Node labels and relationship types in this tenant's graph, with counts."""
-    graph = get_state(request).services.graph
-    labels: dict[str, int] = {}
-    for r in graph.query(Q.API_SCHEMA_LABELS, {"tenant": p.tenant}):
-        for lab in r["labels"] or []:
-            labels[lab] = labels.get(lab, 0) + int(r["n"])
-    rels = {r["type"]: int(r["n"]) for r in graph.query(Q.API_SCHEMA_RELS, {"tenant": p.tenant})}
-    return {"tenant": p.tenant, "labels": dict(sorted(labels.items())), "relationship_types": dict(sorted(rels.items()))}
+    labels, rels = get_state(request).services.graph.schema_counts(p.tenant)
+    return {"tenant": p.tenant, "labels": labels, "relationship_types": rels}
