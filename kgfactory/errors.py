@@ -71,6 +71,19 @@ class GraphUnavailableError(GraphStoreError):
         super().__init__(message)
 
 
+class CypherQueryError(GraphStoreError):
+    """An analyst's Cypher that reached the engine and failed there (syntax, types, a missing function): the
+    query's fault, not the engine's. The API maps it to HTTP 400 `bad_query`."""
+
+
+class CypherTimeout(CypherQueryError):
+    """An analyst's Cypher that ran past its timeout (KGF_CYPHER_TIMEOUT_MS): HTTP 408 `timeout`."""
+
+
+class ViewBuildError(GraphUnavailableError):
+    """A tenant's read-only view could not be built: the engine's fault, not the query's (HTTP 503)."""
+
+
 class VectorStoreError(StoreError):
     """The vector store failed or is unreachable."""
 

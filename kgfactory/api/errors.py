@@ -36,6 +36,8 @@ def _status(e: Exception) -> tuple[int, str]:
     if sparql is not None and isinstance(e, sparql):
         return 400, "sparql_error"
     table = [
+        (E.CypherTimeout, 408, "timeout"),
+        (E.CypherQueryError, 400, "bad_query"),
         (E.NotFoundError, 404, "not_found"),
         (E.RetrievalError, 400, "bad_query"),
         (E.ParseError, 400, "bad_document"),
