@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
 from ..errors import RetrievalError
 from ..ports import Embedder, GraphStore, VectorStore
-from .compute import ExactIndex
 from .evidence import evidence_paths
 from .expansion import expansion_seeds
 from .graph_index import GraphIndex
+from .index_upkeep import IndexUpkeep, _Exact
 from .models import MODES, EntityRef, EvidencePath, RetrievalResult, RetrievedChunk
 
 log = logging.getLogger(__name__)
@@ -53,7 +51,7 @@ def validate(query: str, mode: str, top_k: int, filters: dict[str, Any] | None) 
 
 
 class Retriever:
-    """Holds the graph index (reloaded when the store's revision moves) and answers searches.
+    """Answers searches over the graph index that its IndexUpkeep keeps at the store's revision.
 
     `search` is `search_many` with one query: every stage takes a batch, so a GPU (or just fewer round trips)
     serves many questions in one pass."""
@@ -74,121 +72,51 @@ class Retriever:
         self.class_cues = class_cues or {}
         self.answer_type_weight = answer_type_weight
         self.relation_cues = relation_cues or {}
-        self.device = device
         self.vector_search = vector_search
-        self.incremental = incremental
         self.expansion = expansion  # second-round seed mass, relative to the question's (0: one round)
         self.dense_restart = dense_restart
-        self._index: GraphIndex | None = None
-        self._exact: _Exact | None = None
-        self._pending: list[tuple[int | None, str, list[str]]] = []  # (revision after, write|delete, doc ids)
-        self._lock = threading.Lock()
-        self.last_refresh: dict[str, Any] = {}  # how the index was last brought up to date, for stats and benches
+        self._upkeep = IndexUpkeep(graph, vectors, lambda: self.embedder.dim, device=device, incremental=incremental)
 
+    # -- index upkeep (index_upkeep.py): the graph index and resident vectors at the store's revision --------
     def index(self) -> GraphIndex:
-        """The graph index at the store's current revision. Changes this process made (the pipeline tells us,
-        see documents_written) are patched in; any other move of the revision reloads it whole."""
-        rev = self.graph.revision()
-        with self._lock:
-            cur = self._index
-            if cur is not None and cur.revision == rev:
-                return cur
-            pending = [p for p in self._pending if cur is None or p[0] is None or p[0] > cur.revision]
-            self._pending = [p for p in self._pending if p[0] is not None and p[0] > rev]
-            if (self.incremental and cur is not None and pending
-                    and [p[0] for p in pending] == list(range(cur.revision + 1, rev + 1))):
-                try:
-                    return self._patch(cur, pending, rev)
-                except Exception as e:  # the store is the truth: a failed patch costs a full load, not an error
-                    log.warning("incremental refresh failed (%s); reloading the graph index", e)
-            self._index = GraphIndex.load(self.graph, device=self.device)
-            self._exact = None
-            self.last_refresh = {"kind": "full", "revision": self._index.revision,
-                                 "seconds": self._index.load_seconds}
-            return self._index
+        return self._upkeep.index()
 
-    def _patch(self, cur: GraphIndex, pending, rev: int) -> GraphIndex:
-        from .graph_refresh import refresh
-
-        written: set[str] = set()
-        deleted: set[str] = set()
-        for _, kind, ids in pending:  # in order: a document written then deleted ends up deleted
-            for d in ids:
-                (written if kind == "write" else deleted).add(d)
-                (deleted if kind == "write" else written).discard(d)
-        new, delta = refresh(cur, self.graph, written, deleted, rev)
-        exact = None  # resident vectors follow only when they lined up with the old index
-        if self._exact is not None and self._exact.revision == cur.revision:
-            try:
-                exact = self._patch_exact(self._exact, delta, new)
-            except Exception as e:
-                log.warning("resident vectors not patched (%s); they reload on next use", e)
-        self._index, self._exact = new, exact
-        self.last_refresh = {"kind": "incremental", "revision": rev, "seconds": new.load_seconds,
-                             "documents_written": len(written), "documents_deleted": len(deleted),
-                             "chunks_added": len(delta.new_chunk_ids), "entities_added": len(delta.new_entity_ids),
-                             "entities_removed": len(delta.removed_entities), "entities_touched": delta.touched_entities,
-                             "edges_read": delta.edges_read}
-        return new
-
-    def _patch_exact(self, ex: "_Exact", delta, idx: GraphIndex) -> "_Exact":
-        dim = ex.chunks._m.shape[1]
-        ids, vecs, _ = self.vectors.get_vectors("chunks", delta.new_chunk_ids) if delta.new_chunk_ids else ([], None, [])
-        new_mat, have = _in_order(delta.new_chunk_ids, ids, vecs, dim)
-        chunks = ex.chunks.patched(delta.keep_chunks, delta.new_chunk_ids, new_mat)
-        present = np.concatenate([ex.chunk_present[delta.keep_chunks], have])
-        known = set(ex.entities.ids)
-        keep_e = np.asarray([i for i, e in enumerate(ex.entities.ids) if e not in delta.removed_entities], dtype=np.int64)
-        fresh = [e for e in delta.new_entity_ids if e not in known]
-        eids, evecs, etenants = self.vectors.get_vectors("entities", fresh) if fresh else ([], None, [])
-        entities = ex.entities.patched(keep_e, eids, evecs if eids else np.zeros((0, dim), dtype=np.float32))
-        tenants = np.concatenate([ex.entity_tenants[keep_e], np.asarray(etenants, dtype=object)])
-        return _Exact(chunks, present, entities, tenants, idx.revision)
-
-    # -- pipeline listener: what this process changed, so index() can patch instead of reloading ----------
-    def documents_written(self, docs, chunks, extraction) -> None:
-        self._note("write", [d.id for d in docs])
-
-    def document_deleted(self, doc_id: str) -> None:
-        self._note("delete", [doc_id])
-
-    def _note(self, kind: str, doc_ids: list[str]) -> None:
-        """Each completed write or delete bumps the revision once; the revision read here, right after, lets
-        index() check that the changes it knows of are all there is (no gap means no other writer)."""
-        try:
-            rev: int | None = self.graph.revision()
-        except Exception as e:
-            log.warning("revision not read after %s (%s); the graph index will reload whole", kind, e)
-            rev = None
-        with self._lock:
-            self._pending.append((rev, kind, list(doc_ids)))
+    def exact_indexes(self, idx: GraphIndex) -> _Exact:
+        return self._upkeep.exact_indexes(idx)
 
     def invalidate(self) -> None:
-        with self._lock:
-            self._index = None
-            self._exact = None
-            self._pending = []
+        self._upkeep.invalidate()
 
-    def exact_indexes(self, idx: GraphIndex) -> "_Exact":
-        """Chunk and entity vectors resident in memory (or on the GPU), in the graph index's order; loaded
-        with the index, patched with it after this process's ingests and deletes, dropped on a full reload."""
-        with self._lock:
-            if self._exact is not None and self._exact.revision == idx.revision:
-                return self._exact
-            t = time.perf_counter()
-            ids, vecs, _ = self.vectors.export_vectors("chunks")
-            dim = vecs.shape[1] if len(vecs) else self.embedder.dim
-            mat, have = _in_order(idx.chunk_ids, ids, vecs, dim)
-            eids, evecs, etenants = self.vectors.export_vectors("entities")
-            if not len(evecs):
-                evecs = np.zeros((0, dim), dtype=np.float32)
-            exact = _Exact(ExactIndex(list(idx.chunk_ids), mat, self.device), have,
-                           ExactIndex(eids, evecs, self.device), np.asarray(etenants, dtype=object), idx.revision)
-            log.info("exact index: %d chunk and %d entity vectors in %.2fs", int(have.sum()), len(eids),
-                     time.perf_counter() - t)
-            if idx is self._index:  # a search still on an older index gets its own, uncached
-                self._exact = exact
-            return exact
+    def documents_written(self, docs, chunks, extraction) -> None:
+        """Pipeline listener: this process's write, so the index patches instead of reloading."""
+        self._upkeep.documents_written(docs, chunks, extraction)
+
+    def document_deleted(self, doc_id: str) -> None:
+        self._upkeep.document_deleted(doc_id)
+
+    @property
+    def last_refresh(self) -> dict[str, Any]:
+        return self._upkeep.last_refresh
+
+    @property
+    def incremental(self) -> bool:
+        return self._upkeep.incremental
+
+    @incremental.setter
+    def incremental(self, on: bool) -> None:
+        self._upkeep.incremental = on
+
+    @property
+    def device(self) -> str:
+        return self._upkeep.device
+
+    @device.setter
+    def device(self, device: str) -> None:
+        self._upkeep.device = device
+
+    @property
+    def _exact(self) -> _Exact | None:
+        return self._upkeep._exact
 
     def search(self, query: str, mode: str = "hybrid", top_k: int = 5,
                filters: dict[str, Any] | None = None) -> RetrievalResult:
@@ -436,30 +364,6 @@ class Retriever:
         """For each chunk, a short relation path from an entity of the question to one the chunk mentions
         (evidence.py: typed relations first, in their stored direction), through entities in scope only."""
         return evidence_paths(idx, seeds, chunks, scope)
-
-
-@dataclass
-class _Exact:
-    """The resident vectors for one graph-index revision, chunks in the index's order."""
-
-    chunks: ExactIndex
-    chunk_present: np.ndarray  # False where a graph chunk has no vector (masked out of every search)
-    entities: ExactIndex
-    entity_tenants: np.ndarray
-    revision: int = -1  # the graph index revision these rows line up with
-
-
-def _in_order(wanted: list[str], ids: list[str], vecs, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """The vectors of `wanted`, in that order, from (ids, vecs) as a store returned them; a row without a vector
-    stays zero and is marked absent."""
-    pos = {cid: i for i, cid in enumerate(ids)}
-    mat = np.zeros((len(wanted), dim), dtype=np.float32)
-    have = np.zeros(len(wanted), dtype=bool)
-    for j, cid in enumerate(wanted):
-        i = pos.get(cid)
-        if i is not None:
-            mat[j], have[j] = vecs[i], True
-    return mat, have
 
 
 def _allowed(idx: GraphIndex, filters):
