@@ -27,8 +27,9 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+from ..derived_view import DerivedView
 from ..errors import GraphStoreError, GraphUnavailableError
 from . import cypher as Q
 
@@ -63,9 +64,8 @@ class FalkorDBTenantViews:
         self.max_timeout_ms = max_timeout_ms
         self._engine = engine  # started on first use (EmbeddedFalkorDB.for_views)
         self._build_db = self._query_db = None
-        self._views: dict[str, _View] = {}
-        self._build_locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
+        self._slots: dict[str, DerivedView[tuple[int, int], _View]] = {}  # per tenant; a slot may hold no view
+        self._guard = threading.RLock()  # re-entrant: a slot's swap evicts other slots under it
         self._gen = itertools.count(1)
         self.builds = 0  # views built by this process (tests, metrics)
         self._closed = False
@@ -121,7 +121,7 @@ class FalkorDBTenantViews:
             log.warning("the analysts' view engine (pid %s) exited with code %s; starting a new one on the next "
                         "query", proc.pid, proc.returncode)
             self._disconnect()
-            self._views.clear()
+            self._forget_views()
             self._engine.stop()
 
     def _disconnect(self) -> None:
@@ -137,7 +137,7 @@ class FalkorDBTenantViews:
         with self._guard:
             self._closed = True
             self._disconnect()
-            self._views.clear()
+            self._forget_views()
             if self._engine is not None:
                 self._engine.stop()  # no persistence: its graphs go with it
 
@@ -145,36 +145,57 @@ class FalkorDBTenantViews:
     def view_name(self, tenant: str, generation: int = 0) -> str:
         return f"view_{Q.check_name(_safe(tenant))}_{generation}"
 
+    @property
+    def _views(self) -> dict[str, _View]:
+        """The views held now, by tenant."""
+        with self._guard:
+            return {t: v for t, slot in self._slots.items() if (v := slot.peek()) is not None}
+
+    def _forget_views(self) -> None:
+        with self._guard:
+            for slot in self._slots.values():
+                slot.drop()
+
     def _acquire(self, tenant: str) -> _View:
-        """The tenant's view at the store's current revision (built if needed), counted as in use."""
+        """The tenant's view at the store's current revision (built if needed), counted as in use. One build per
+        tenant at a time; a second caller finds the first one's view (derived_view.DerivedView)."""
         rev = self.store.tenant_revision(tenant)
         with self._guard:
-            lock = self._build_locks.setdefault(tenant, threading.Lock())
-            cur = self._views.get(tenant)
-            if cur is not None and cur.revision == rev:
-                return self._use(cur)
-        with lock:  # one build per tenant at a time; a second caller finds the first one's view
-            with self._guard:
-                cur = self._views.get(tenant)
-                if cur is not None and cur.revision == rev:
-                    return self._use(cur)
-            new = _View(self.view_name(tenant, next(self._gen)), rev)
-            self._build(new.name, tenant)
-            with self._guard:
-                old = self._views.get(tenant)
-                self._views[tenant] = self._use(new)
-                gone = [old] if old is not None else []
-                if len(self._views) > MAX_VIEWS:
-                    lru = sorted((v.used, t) for t, v in self._views.items() if t != tenant)
-                    gone += [self._views.pop(t) for _, t in lru[:len(self._views) - MAX_VIEWS]]
-                drop = []
-                for v in gone:
-                    v.retired = True
-                    if v.users == 0:
-                        drop.append(v.name)
+            slot = self._slots.get(tenant)
+            if slot is None:
+                slot = self._slots[tenant] = DerivedView(
+                    lambda key, old: self._build_view(tenant, key), guard=self._guard, take=self._use,
+                    replaced=lambda old, new: self._replaced(tenant, old))
+        return slot.get(rev)
+
+    def _build_view(self, tenant: str, rev: tuple[int, int]) -> tuple[_View, tuple[int, int]]:
+        new = _View(self.view_name(tenant, next(self._gen)), rev)
+        self._build(new.name, tenant)
+        return new, rev
+
+    def _replaced(self, tenant: str, old: _View | None) -> Callable[[], None] | None:
+        """Under the guard, after the tenant's new view went in: retire the old one and the least recently used
+        beyond MAX_VIEWS; those no query uses any more are deleted once the guard is released."""
+        gone = [old] if old is not None else []
+        held = self._views
+        if len(held) > MAX_VIEWS:
+            lru = sorted((v.used, t) for t, v in held.items() if t != tenant)
+            for _, t in lru[:len(held) - MAX_VIEWS]:
+                v = self._slots[t].drop()
+                if v is not None:
+                    gone.append(v)
+        drop = []
+        for v in gone:
+            v.retired = True
+            if v.users == 0:
+                drop.append(v.name)
+        if not drop:
+            return None
+
+        def delete() -> None:
             for name in drop:
                 self._delete(name)
-            return new
+        return delete
 
     @staticmethod
     def _use(view: _View) -> _View:
@@ -282,7 +303,8 @@ class FalkorDBTenantViews:
 
     def drop(self, tenant: str) -> None:
         with self._guard:
-            view = self._views.pop(tenant, None)
+            slot = self._slots.get(tenant)
+            view = slot.drop() if slot is not None else None
             if view is None:
                 return
             view.retired = True
