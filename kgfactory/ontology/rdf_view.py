@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..derived_view import DerivedView
 from ..errors import SparqlError
 from .rdf_mapping import (CO_OCCURS, DOC_NS, META_GRAPH, META_NODE, ONTOLOGY_GRAPH, REL_NS, RdfMapper,
                           prefixes_for, tenant_graph)
@@ -25,6 +26,8 @@ from .sparql import SparqlResult, run_query
 from .sparql_guard import Limits
 
 log = logging.getLogger(__name__)
+
+RevisionKey = tuple[int | None, str | None]  # (graph revision, ontology content hash) the view was built at
 
 
 class RdfView:
@@ -39,6 +42,11 @@ class RdfView:
         self.prefixes = prefixes_for(ontology)
         self._store = None
         self._lock = threading.RLock()
+        # the copy is the store itself, patched in place; its key (graph revision, ontology hash) is kept in the
+        # store, so a view left by an earlier process resumes from it (derived_view.DerivedView)
+        self._view: DerivedView[RevisionKey, Any] = DerivedView(self._build, guard=self._lock, builder_lock=self._lock,
+                                                                restore=self._restore)
+        self._last_rebuild: dict[str, Any] = {}
 
     # -- store and bookkeeping ---------------------------------------------------------------------
     def _open(self):
@@ -74,37 +82,41 @@ class RdfView:
         v = self._meta("graphRevision")
         return int(v) if v is not None and v.lstrip("-").isdigit() else None
 
+    def _key(self) -> RevisionKey:
+        return self.graph.revision(), self.ontology.content_hash
+
+    def _restore(self) -> tuple[RevisionKey, Any]:
+        return (self._stored_revision(), self._meta("ontologyHash")), self._open()
+
     def is_current(self) -> bool:
         with self._lock:
-            return (self._stored_revision() == self.graph.revision()
-                    and self._meta("ontologyHash") == self.ontology.content_hash)
+            return self._view.is_at(self._key())
 
     def ensure_current(self) -> bool:
         """Rebuild when the view is behind the graph or was built with another ontology. True if it rebuilt."""
         with self._lock:
-            if self.is_current():
-                return False
-            self.rebuild()
-            return True
+            return self._view.ensure(self._key())[1]
 
     # -- incremental sync (called by the ingest pipeline through SemanticSync) ------------------------
     def documents_written(self, docs: Sequence, chunks: Sequence, extraction) -> None:
-        with self._lock:
-            rev = self.graph.revision()
-            if self._stored_revision() != rev - 1 or self._meta("ontologyHash") != self.ontology.content_hash:
-                self.rebuild()  # the graph already holds this write, so the rebuild covers it
-                return
-            self._open().extend(self._write_quads(docs, chunks, extraction))
-            self._set_meta("graphRevision", rev)
+        with self._lock:  # one step behind: patch; else rebuild (the graph already holds this write)
+            rev, ontology_hash = self._key()
+
+            def write(st) -> None:
+                st.extend(self._write_quads(docs, chunks, extraction))
+                self._set_meta("graphRevision", rev)
+            self._view.advance((rev - 1, ontology_hash), (rev, ontology_hash), write)
 
     def document_deleted(self, doc_id: str) -> None:
-        with self._lock:
+        with self._lock:  # a delete checks the revision only: a view of another ontology is rebuilt on next read
             rev = self.graph.revision()
-            if self._stored_revision() != rev - 1:
-                self.rebuild()
-                return
-            self._remove_document(doc_id)
-            self._set_meta("graphRevision", rev)
+            held = self._view.held_key()
+            ontology_hash = held[1] if held is not None else None
+
+            def delete(st) -> None:
+                self._remove_document(doc_id)
+                self._set_meta("graphRevision", rev)
+            self._view.advance((rev - 1, ontology_hash), (rev, ontology_hash), delete)
 
     def _write_quads(self, docs, chunks, extraction) -> list:
         import pyoxigraph as ox
@@ -181,6 +193,12 @@ class RdfView:
     # -- full rebuild from the graph ---------------------------------------------------------------
     def rebuild(self) -> dict[str, Any]:
         """Replace the view with one built from the graph store's complete documents. Returns counts/timing."""
+        with self._lock:
+            self._view.rebuild(self._key())
+            return dict(self._last_rebuild)
+
+    def _build(self, key: RevisionKey, old: Any) -> tuple[Any, RevisionKey]:
+        """DerivedView's builder: the whole view again, at the revision the graph reports once it is read."""
         import pyoxigraph as ox
         from ..graph import cypher as Q
 
@@ -192,13 +210,15 @@ class RdfView:
             st.bulk_extend(quads)
             st.bulk_extend([ox.Quad(t.subject, t.predicate, t.object, self.map.N(ONTOLOGY_GRAPH))
                             for t in self.map.ontology_triples()])
-            self._set_meta("graphRevision", self.graph.revision())
+            rev = self.graph.revision()
+            self._set_meta("graphRevision", rev)
             self._set_meta("ontologyHash", self.ontology.content_hash)
             self._set_meta("ontologyVersion", self.ontology.version)
             st.flush()
             took = time.perf_counter() - t0
             log.info("RDF view rebuilt: %d quads in %.2fs", len(quads), took)
-            return {"quads": len(quads), "seconds": round(took, 3)}
+            self._last_rebuild = {"quads": len(quads), "seconds": round(took, 3)}
+            return st, (rev, self.ontology.content_hash)
 
     @staticmethod
     def build_quads(graph, m: RdfMapper, Q) -> list:
@@ -307,6 +327,7 @@ class RdfView:
                     self._store.flush()
                 except OSError as e:
                     log.debug("flushing the RDF view: %s", e)
+                self._view.drop()  # reopened, it resumes from the revision kept in the store
                 self._store = None  # RocksDB lets go of its lock when the store is dropped
 
 
