@@ -1,157 +1,39 @@
-"""GraphStore contract, run against every adapter: embedded FalkorDB here, and Neo4j 5 through testcontainers
-(`integration`; skipped with the reason when no Docker engine answers, as on the CI machine)."""
+"""GraphStore contract (kgfactory/testing/graph_store.py), run against every adapter: embedded FalkorDB here, and
+Neo4j 5 through testcontainers (`integration`; skipped with the reason when no Docker engine answers, as on the CI
+machine)."""
 from __future__ import annotations
 
 import pytest
 
-from kgfactory.errors import GraphStoreError
-from kgfactory.ports import GraphStore
-from kgfactory.types import Chunk, Document, Entity, IngestRun, Mention, Relation
+from kgfactory.testing.graph_store import LABELS_FOR, GraphStoreContract, make_document
 
 
-def _labels_for(c: str) -> list[str]:
-    return {"City": ["City", "Location"]}.get(c, [c])
+class TestFalkorDBEmbedded(GraphStoreContract):
+    @pytest.fixture
+    def graph(self, tmp_path):
+        from kgfactory.graph.falkordb_server import EmbeddedFalkorDB
+        from kgfactory.graph.falkordb_store import FalkorDBGraphStore
+
+        server = EmbeddedFalkorDB(tmp_path / "data")
+        sock = server.start()
+        g = FalkorDBGraphStore(unix_socket_path=str(sock), labels_for=LABELS_FOR, on_close=server.stop)
+        g.ensure_schema()
+        yield g
+        g.close()
 
 
-@pytest.fixture(params=["falkordb-embedded", pytest.param("neo4j-container", marks=pytest.mark.integration)])
-def graph(request, tmp_path):
-    if request.param == "neo4j-container":
+@pytest.mark.integration
+class TestNeo4jContainer(GraphStoreContract):
+    @pytest.fixture
+    def graph(self, neo4j_container):
         from kgfactory.graph.neo4j_store import Neo4jGraphStore
 
-        c = request.getfixturevalue("neo4j_container")
-        g = Neo4jGraphStore(c.get_connection_url(), c.username, c.password, labels_for=_labels_for)
+        c = neo4j_container
+        g = Neo4jGraphStore(c.get_connection_url(), c.username, c.password, labels_for=LABELS_FOR)
         g.query("MATCH (n) DETACH DELETE n", read_only=False)  # one server per session: start each test empty
         g.ensure_schema()
         yield g
         g.close()
-        return
-    from kgfactory.graph.falkordb_server import EmbeddedFalkorDB
-    from kgfactory.graph.falkordb_store import FalkorDBGraphStore
-
-    server = EmbeddedFalkorDB(tmp_path / "data")
-    sock = server.start()
-    g = FalkorDBGraphStore(unix_socket_path=str(sock), labels_for=_labels_for, on_close=server.stop)
-    g.ensure_schema()
-    yield g
-    g.close()
-
-
-def _doc(i: str, source: str | None = None, tenant: str = "default") -> Document:
-    return Document(id=i, source=source or f"/src/{i}", title=f"T{i}", mime="text/plain", text="x" * 20, tenant=tenant,
-                    metadata={"k": [1, 2]})
-
-
-def _chunks(doc: str, n: int) -> list[Chunk]:
-    return [Chunk(id=f"{doc}_c{k}", doc_id=doc, index=k, text="x", start=k, end=k + 1) for k in range(n)]
-
-
-def _write(g, doc_id: str, entity_ids: list[str], rel_pairs=(), n_chunks: int = 2):
-    d = _doc(doc_id)
-    ch = _chunks(doc_id, n_chunks)
-    g.begin_documents([d])
-    g.write_chunks(ch)
-    ents = [Entity(id=e, name=e.upper(), label="City" if e.startswith("c") else "Person") for e in entity_ids]
-    mentions = [Mention(chunk_id=ch[0].id, entity_id=e) for e in entity_ids]
-    rels = [Relation(source_id=a, target_id=b, type="CO_OCCURS", chunk_ids=[ch[0].id]) for a, b in rel_pairs]
-    g.write_extraction(ents, mentions, rels)
-    g.complete_documents([{"id": doc_id, "chunks": n_chunks, "entities": len(ents), "run_id": "r"}])
-
-
-class TestGraphStoreContract:
-    def test_is_a_graph_store(self, graph):
-        assert isinstance(graph, GraphStore)
-
-    def test_ensure_schema_is_idempotent(self, graph):
-        graph.ensure_schema()
-        graph.ensure_schema()
-
-    def test_document_lifecycle_status(self, graph):
-        graph.begin_documents([_doc("d1")])
-        assert graph.get_document("d1")["status"] == "pending"
-        graph.complete_documents([{"id": "d1", "chunks": 0, "entities": 0, "run_id": "r"}])
-        d = graph.get_document("d1")
-        assert d["status"] == "complete" and d["metadata"] == {"k": [1, 2]}
-        assert graph.get_document("nope") is None
-
-    def test_chunks_hang_off_their_document_in_order(self, graph):
-        _write(graph, "d1", [], n_chunks=3)
-        assert sorted(graph.chunk_ids("d1")) == ["d1_c0", "d1_c1", "d1_c2"]
-        s = graph.stats()
-        assert s["HAS_CHUNK"] == 3 and s["NEXT"] == 2
-
-    def test_entities_get_class_and_superclass_labels(self, graph):
-        _write(graph, "d1", ["cparis", "pmarie"])
-        rows = graph.query("MATCH (e:Location) RETURN e.name AS name, labels(e) AS labels")
-        assert rows == [{"name": "CPARIS", "labels": ["Entity", "City", "Location"]}]
-
-    def test_rewrite_is_a_merge(self, graph):
-        _write(graph, "d1", ["pa", "pb"], [("pa", "pb")])
-        before = graph.stats()
-        _write(graph, "d1", ["pa", "pb"], [("pa", "pb")])
-        assert graph.stats() == before
-
-    def test_shared_relation_survives_one_supporting_delete(self, graph):
-        _write(graph, "d1", ["pa", "pb"], [("pa", "pb")])
-        _write(graph, "d2", ["pa", "pb"], [("pa", "pb")])
-        w = graph.query("MATCH (:Entity {id:'pa'})-[r:CO_OCCURS]->(:Entity {id:'pb'}) RETURN r.weight AS w")
-        assert w == [{"w": 2}]
-        assert graph.delete_document("d1") == []  # both entities still mentioned by d2
-        w = graph.query("MATCH (:Entity {id:'pa'})-[r:CO_OCCURS]->(:Entity {id:'pb'}) RETURN r.weight AS w")
-        assert w == [{"w": 1}]
-        assert sorted(graph.delete_document("d2")) == ["pa", "pb"]
-        assert graph.stats() == {"Document": 0, "Chunk": 0, "Entity": 0}
-
-    def test_delete_keeps_entities_other_documents_mention(self, graph):
-        _write(graph, "d1", ["pa", "pb"], [("pa", "pb")])
-        _write(graph, "d2", ["pb", "pc"], [("pb", "pc")])
-        assert graph.delete_document("d1") == ["pa"]
-        s = graph.stats()
-        assert s["Entity"] == 2 and s["CO_OCCURS"] == 1 and s["Document"] == 1
-
-    def test_delta_reads_are_the_exports_restricted(self, graph):
-        """The retriever's incremental refresh reads these; they must agree with the full exports row for row."""
-        _write(graph, "d1", ["pa", "pb"], [("pa", "pb")])
-        _write(graph, "d2", ["pb", "pc", "cx"], [("pb", "pc"), ("pc", "cx")], n_chunks=3)
-        _write(graph, "d3", ["pd", "pe"], [("pd", "pe")])
-        graph.begin_documents([_doc("d4")])  # pending: not a chunk anyone may retrieve yet
-        graph.write_chunks(_chunks("d4", 1))
-
-        def key(rows, *fields):
-            return sorted(tuple(str(r.get(f)) for f in fields) for r in rows)
-
-        chunks = [r for r in graph.export_chunks() if r["doc_id"] in ("d2", "d4")]
-        assert key(graph.export_chunks_of_documents(["d2", "d4", "nope"]), "id", "doc_id", "tenant") == \
-            key(chunks, "id", "doc_id", "tenant") and len(chunks) == 3
-        cids = ["d2_c0", "d2_c1", "d1_c0"]
-        assert key(graph.export_mentions_of_chunks(cids), "chunk_id", "entity_id", "count") == \
-            key([m for m in graph.export_mentions() if m["chunk_id"] in cids], "chunk_id", "entity_id", "count")
-        ents = graph.export_entities_by_id(["pb", "cx", "gone"])
-        assert key(ents, "id", "name", "label") == \
-            key([e for e in graph.export_entities() if e["id"] in ("pb", "cx")], "id", "name", "label")
-        want = [e for e in graph.export_entity_edges() if {e["source_id"], e["target_id"]} & {"pb", "pc"}]
-        got = graph.export_edges_of_entities(["pb", "pc"])
-        assert len(got) == len(want) == 3  # pa-pb, pb-pc (both ends asked for: once), pc-cx
-        assert key(got, "source_id", "target_id", "type", "weight") == key(want, "source_id", "target_id", "type", "weight")
-
-    def test_documents_by_source_and_tenant(self, graph):
-        graph.begin_documents([_doc("d1", "/same"), _doc("d2", "/same", tenant="other")])
-        assert [d["id"] for d in graph.documents_by_source("/same", "default")] == ["d1"]
-        assert [d["id"] for d in graph.list_documents(tenant="other")] == ["d2"]
-        assert [d["id"] for d in graph.list_documents(status="pending")] == ["d1", "d2"]
-
-    def test_runs_are_recorded(self, graph):
-        graph.record_run(IngestRun(id="run1", documents_added=3))
-        assert graph.list_runs()[0]["documents_added"] == 3
-
-    def test_read_only_query_refuses_writes(self, graph):
-        for q in ("CREATE (n:X)", "MATCH (n) DETACH DELETE n", "MATCH (n) SET n.x = 1", "merge (n:X {id:1})"):
-            with pytest.raises(GraphStoreError, match="write clauses"):
-                graph.query(q)
-        assert graph.query("MATCH (n) WHERE n.name = 'CREATE' RETURN count(n) AS n") == [{"n": 0}]
-
-    def test_labels_and_types_must_be_identifiers(self, graph):
-        with pytest.raises(GraphStoreError, match="not a plain identifier"):
-            graph.write_extraction([], [], [Relation(source_id="a", target_id="b", type="X]->() DELETE n //")])
 
 
 def test_server_survives_process_and_reattaches(tmp_path):
@@ -162,7 +44,7 @@ def test_server_survives_process_and_reattaches(tmp_path):
     first = EmbeddedFalkorDB(tmp_path / "d")
     sock = first.start()
     g = FalkorDBGraphStore(unix_socket_path=str(sock))
-    g.begin_documents([_doc("d1")])
+    g.begin_documents([make_document("d1")])
     second = EmbeddedFalkorDB(tmp_path / "d")
     assert second.start() == sock and not second.started_here  # re-attached
     first.stop()
