@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 from ..errors import ConfigError, ExtractionError
 from ..textnorm import clean_surface, is_junk, normalise
@@ -161,7 +161,7 @@ class SpacyExtractor:
                 yield span, name, key, self.ontology.FALLBACK_CLASS, "noun_phrase", name
 
     def _one(self, chunk: Chunk, doc, tenant: str, found, mentions, rels) -> None:
-        in_chunk: list[tuple[str, str, object]] = []  # (entity id, class, span)
+        in_chunk: list[tuple[str, str, Any]] = []  # (entity id, class, span)
         seen: set[str] = set()
         for span, name, key, cls, source, surface in self._spans(doc):
             eid = content_id(tenant, key, prefix="ent_")

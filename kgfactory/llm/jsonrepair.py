@@ -29,7 +29,7 @@ def parse_json_object(text: str) -> dict:
         for fixed in (cand, _TRAILING_COMMA.sub(r"\1", _LINE_COMMENT.sub("", cand))):
             try:
                 out = json.loads(fixed)
-            except ValueError as e:
+            except json.JSONDecodeError as e:
                 last = f"invalid JSON ({e.msg} at char {e.pos})"
                 out = _python_literal(fixed)
             if isinstance(out, dict):

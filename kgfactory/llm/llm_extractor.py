@@ -112,7 +112,7 @@ class LLMExtractor:
         self.stats["cache_hits"] += sum(1 for k in keys if k not in fresh)
         results = []
         for c, k in zip(chunks, keys):
-            value = fresh.get(k, cached.get(k))
+            value = fresh[k] if k in fresh else cached[k]
             if "fallback" in value:
                 self.stats["fallbacks"] += 1
                 self.fallbacks.append(FileError(source=f"{c.doc_id} chunk {c.index}",
@@ -225,8 +225,7 @@ class LLMExtractor:
                     continue
                 if not self.ontology.allows(r["type"], ents[a].label, ents[b].label):
                     # the ontology forbids it: quarantined (kgf ontology violations), never silently dropped
-                    key = (a, b, r["type"])
-                    refused.setdefault(key, set()).add(chunk.id)
+                    refused.setdefault((a, b, r["type"]), set()).add(chunk.id)
                     continue
                 if self.ontology.object_properties[r["type"]].symmetric:
                     a, b = min(a, b), max(a, b)

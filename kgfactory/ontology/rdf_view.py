@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 from ..derived_view import DerivedView
 from ..errors import SparqlError
@@ -82,7 +82,7 @@ class RdfView:
         v = self._meta("graphRevision")
         return int(v) if v is not None and v.lstrip("-").isdigit() else None
 
-    def _key(self) -> RevisionKey:
+    def _key(self) -> tuple[int, str]:
         return self.graph.revision(), self.ontology.content_hash
 
     def _restore(self) -> tuple[RevisionKey, Any]:
@@ -159,7 +159,8 @@ class RdfView:
         where = [q.graph_name for q in st.quads_for_pattern(doc, m.type, m.v("Document"), None)]
         for g in where:
             drop: list = []
-            entities, statements = set(), set()
+            entities: set = set()
+            statements: set = set()
             chunks = [q.subject for q in st.quads_for_pattern(None, m.part_of, doc, g)]
             for c in chunks:
                 entities.update(q.object for q in st.quads_for_pattern(c, m.mentions, None, g))
@@ -300,9 +301,9 @@ class RdfView:
             if doc_id is not None:
                 keep = self._document_subjects(doc_id, quads)
                 quads = [q for q in quads if q.subject in keep]
-            if formats[fmt].supports_datasets:
-                return ox.serialize(quads, format=formats[fmt], prefixes=self.prefixes)
-            return ox.serialize([q.triple for q in quads], format=formats[fmt], prefixes=self.prefixes)
+            if formats[fmt].supports_datasets:  # serialize returns bytes when given no output file
+                return cast(bytes, ox.serialize(quads, format=formats[fmt], prefixes=self.prefixes))
+            return cast(bytes, ox.serialize([q.triple for q in quads], format=formats[fmt], prefixes=self.prefixes))
 
     def _document_subjects(self, doc_id: str, quads: list) -> set:
         m = self.map
@@ -331,7 +332,7 @@ class RdfView:
                 self._store = None  # RocksDB lets go of its lock when the store is dropped
 
 
-def _scrub(e: BaseException) -> None:
+def _scrub(e: BaseException | None) -> None:
     """Drop the frames' locals from an error's tracebacks: a kept traceback (a CLI runner, a REPL) would keep the
     store alive and so its RocksDB lock held after close()."""
     import traceback

@@ -90,7 +90,8 @@ class ExtractiveAnswerer:
         vecs = self.embedder.embed([result.query] + [c[1].text[c[2]:c[3]] for c in cands])
         sims = vecs[1:] @ vecs[0]
         scores = [float(sim) + c for sim, c in zip(sims, cheap)]
-        chosen, per = [], {}
+        chosen: list = []
+        per: dict[str, int] = {}
         for i in np.argsort(-np.asarray(scores)):
             rank, ch, s, e = cands[i]
             if per.get(ch.id, 0) >= self.per_chunk:

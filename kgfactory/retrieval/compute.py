@@ -186,7 +186,7 @@ class ExactIndex:
             s = torch.as_tensor(q, device=self.device, dtype=dt) @ self._m.T
             if allowed is not None:
                 s[:, ~torch.as_tensor(allowed, device=self.device)] = -float("inf")
-            vals, idx = torch.topk(s.float(), k, dim=1)
-            vals, idx = vals.cpu().numpy(), idx.cpu().numpy()
+            top = torch.topk(s.float(), k, dim=1)
+            vals, idx = top.values.cpu().numpy(), top.indices.cpu().numpy()
         return [[(self.ids[j], float(v)) for j, v in zip(row_i, row_v) if np.isfinite(v)]
                 for row_i, row_v in zip(idx, vals)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,13 +45,14 @@ class GraphIndex:
     c_pos: dict[str, int] = field(default_factory=dict)
     names: dict[str, list[int]] = field(default_factory=dict)  # normalised name/alias -> entity positions
     max_name_words: int = 1
-    mentions: sp.csr_matrix | None = None  # chunks x entities
-    subjects: sp.csr_matrix | None = None  # chunks x entities: 1 where the entity is the chunk's document's subject
-    adjacency: sp.csr_matrix | None = None  # entities x entities (symmetric, weighted)
+    # the matrices are None until load() or graph_refresh sets them (scipy is untyped, so mypy sees Any)
+    mentions: sp.csr_matrix = None  # chunks x entities
+    subjects: sp.csr_matrix = None  # chunks x entities: 1 where the entity is the chunk's document's subject
+    adjacency: sp.csr_matrix = None  # entities x entities (symmetric, weighted)
     edge_types: dict[tuple[int, int], str] = field(default_factory=dict)
     typed_neighbours: dict[int, list[tuple[int, str]]] = field(default_factory=dict)  # both directions
-    transition: sp.csr_matrix | None = None  # (E+C) x (E+C), column-stochastic
-    entity_df: np.ndarray | None = None  # chunks mentioning each entity
+    transition: sp.csr_matrix = None  # (E+C) x (E+C), column-stochastic
+    entity_df: np.ndarray = field(default_factory=lambda: np.zeros(0))  # chunks mentioning each entity (finish)
     load_seconds: float = 0.0  # the full load, or the incremental refresh that made this index
     device: str = "cpu"  # cpu (scipy), cuda (torch), torch-cpu (torch kernels on the CPU, for parity tests)
     _ops: object = None
@@ -131,7 +133,9 @@ class GraphIndex:
         for row in rows:
             ci, ei = row_pos.get(row["chunk_id"]), self.e_pos.get(row["entity_id"])
             if ci is not None and ei is not None:
-                r.append(ci), c.append(ei), w.append(1.0 + np.log1p(float(row.get("count") or 1) - 1))
+                r.append(ci)
+                c.append(ei)
+                w.append(1.0 + np.log1p(float(row.get("count") or 1) - 1))
                 subj.append(1.0 if row.get("subject") else 0.0)
         shape = (n_rows, self.n_entities)
         s = sp.csr_matrix((subj, (r, c)), shape=shape, dtype=np.float32)
@@ -260,7 +264,8 @@ class GraphIndex:
                 break
         return reached
 
-    def entity_scope(self, tenants: set[str], docs: set[str] = frozenset(), tags: set[str] = frozenset()) -> np.ndarray | None:
+    def entity_scope(self, tenants: AbstractSet[str], docs: AbstractSet[str] = frozenset(),
+                     tags: AbstractSet[str] = frozenset()) -> np.ndarray | None:
         """Entities a search with these filters may show or seed from: the tenant's own (strict), and with doc
         or tag filters only those a permitted chunk mentions. None when nothing is filtered."""
         if not (tenants or docs or tags):
@@ -296,8 +301,8 @@ class GraphIndex:
         if target not in parents:
             return None
         path = [target]
-        while parents[path[-1]] is not None:
-            path.append(parents[path[-1]])
+        while (parent := parents[path[-1]]) is not None:
+            path.append(parent)
         return path[::-1]
 
     def edge_type(self, a: int, b: int) -> str:

@@ -94,7 +94,7 @@ class IndexUpkeep:
         keep_e = np.asarray([i for i, e in enumerate(ex.entities.ids) if e not in delta.removed_entities], dtype=np.int64)
         fresh = [e for e in delta.new_entity_ids if e not in known]
         eids, evecs, etenants = self.vectors.get_vectors("entities", fresh) if fresh else ([], None, [])
-        entities = ex.entities.patched(keep_e, eids, evecs if eids else np.zeros((0, dim), dtype=np.float32))
+        entities = ex.entities.patched(keep_e, eids, evecs if eids and evecs is not None else np.zeros((0, dim), dtype=np.float32))
         tenants = np.concatenate([ex.entity_tenants[keep_e], np.asarray(etenants, dtype=object)])
         return _Exact(chunks, present, entities, tenants, idx.revision)
 

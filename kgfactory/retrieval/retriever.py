@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from .evidence import evidence_paths
 from .expansion import expansion_seeds
 from .graph_index import GraphIndex
 from .index_upkeep import IndexUpkeep, _Exact
-from .models import MODES, EntityRef, EvidencePath, RetrievalResult, RetrievedChunk
+from .models import MODES, EntityRef, Mode, EvidencePath, RetrievalResult, RetrievedChunk
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,8 @@ class Retriever:
         t0 = time.perf_counter()
         idx = self.index()
         timings["graph_index"] = time.perf_counter() - t0
-        results = [RetrievalResult(query=q, mode=mode, top_k=top_k, filters=filters or {}) for q in queries]
+        results = [RetrievalResult(query=q, mode=cast(Mode, mode), top_k=top_k, filters=filters or {})  # validated
+                   for q in queries]
         if idx.n_chunks == 0:
             for r in results:
                 r.empty_store = True
