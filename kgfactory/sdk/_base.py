@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Sequence, Union
 
+from ..service.limits import SUPPORTED_LIST
+from ..service.walk import expand
 from .errors import ValidationError
 
 DEFAULT_URL = "http://127.0.0.1:8765"  # `kgf serve`'s default
 DEFAULT_TIMEOUT = 120.0
-SUPPORTED_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".json", ".jsonl"}
 RETRY_STATUSES = {429, 502, 503, 504}
 UPLOAD_BATCH_FILES = 32
 UPLOAD_BATCH_BYTES = 16 << 20
@@ -177,22 +178,13 @@ def texts_batches(texts: Iterable[TextLike], tags: Sequence[str]) -> list[Req]:
 
 
 def collect_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """Files to upload: directories are walked recursively for supported types; a named file of another type, a
-    missing path, or two files with one name (the server keys uploads by file name) are refused before sending."""
-    out: list[Path] = []
-    for p in paths:
-        p = Path(p).expanduser()
-        if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES
-                              and not any(part.startswith(".") for part in f.relative_to(p).parts)))
-        elif p.is_file():
-            if p.suffix.lower() not in SUPPORTED_SUFFIXES:
-                raise ValidationError(f"{p}: unsupported file type {p.suffix or '(no extension)'}; supported: "
-                                      f"{', '.join(sorted(SUPPORTED_SUFFIXES))}", status=415,
-                                      type="unsupported_media_type")
-            out.append(p)
-        else:
-            raise ValidationError(f"{p}: no such file or directory", status=400, type="bad_request")
+    """Files to upload, by the one walker (service/walk.py); a named file of another type, a missing path, or two
+    files with one name (the server keys uploads by file name) are refused before sending."""
+    out, bad = expand(paths)
+    for p, reason in bad:
+        unsupported = p.exists()
+        raise ValidationError(f"{p}: {reason}", status=415 if unsupported else 400,
+                              type="unsupported_media_type" if unsupported else "bad_request")
     seen: dict[str, Path] = {}
     for f in out:
         if f.name in seen and seen[f.name].resolve() != f.resolve():
@@ -200,7 +192,7 @@ def collect_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
                                   "by file name, so one would replace the other; rename one", status=400,
                                   type="bad_request")
         seen[f.name] = f
-    return list(dict.fromkeys(out))
+    return out
 
 
 def upload_batches(paths: list[Path], files: Sequence[FileLike], tags: Sequence[str]) -> list[tuple[Req, int]]:
@@ -303,7 +295,7 @@ def ingest_plan(paths, texts, files, tags) -> list[tuple[Req, int]]:
         plan.append((r, len(text_list[i * TEXT_BATCH:(i + 1) * TEXT_BATCH])))
     if not plan:
         raise ValidationError("nothing to ingest: give paths, texts or files (a directory with no supported "
-                              f"files counts as nothing; supported: {', '.join(sorted(SUPPORTED_SUFFIXES))})",
+                              f"files counts as nothing; supported: {SUPPORTED_LIST})",
                               status=422, type="invalid_request")
     return plan
 
