@@ -5,8 +5,14 @@ from __future__ import annotations
 
 from .. import errors as E
 
+class NotAvailableError(E.KGFError):
+    """This build or backend does not offer the operation (analyst Cypher without FalkorDB, SPARQL without the
+    RDF layer): HTTP 501."""
+
+
 # most specific first: the first class an error is an instance of decides
 TABLE: tuple[tuple[type[Exception], int, str], ...] = (
+    (NotAvailableError, 501, "not_implemented"),
     (E.LLMBudgetError, 429, "llm_budget_spent"),
     (E.LLMUnavailableError, 503, "llm_unavailable"),
     (E.SparqlError, 400, "sparql_error"),
