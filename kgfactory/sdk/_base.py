@@ -5,15 +5,17 @@ answer lives here, once.
 """
 from __future__ import annotations
 
-import hashlib
+import functools
 import json
 import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator, Sequence, Union
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from ..service.limits import SUPPORTED_LIST
+from ..errors import InvalidInputError
+from ..service.staging import FileLike, TextLike, text_items
 from ..service.walk import expand
 from .errors import ValidationError
 
@@ -24,8 +26,6 @@ UPLOAD_BATCH_FILES = 32
 UPLOAD_BATCH_BYTES = 16 << 20
 TEXT_BATCH = 500
 
-FileLike = Union[IO[bytes], tuple[str, Union[bytes, IO[bytes]]]]
-TextLike = Union[str, tuple[str, str], dict[str, Any]]
 
 
 def resolve_url(base_url: str | None) -> str:
@@ -151,28 +151,12 @@ def _seg(s: str) -> str:
 
 
 def texts_batches(texts: Iterable[TextLike], tags: Sequence[str]) -> list[Req]:
-    """Texts as JSON ingest requests. A text's title names it (the same title again replaces it); a bare string is
-    titled by its first words plus a hash, so sending it again is a no-op."""
-    items = []
-    for i, t in enumerate(texts):
-        if isinstance(t, str):
-            words = " ".join(t.split()[:8])[:80] or "text"
-            items.append({"title": f"{words} ({hashlib.sha256(t.encode('utf-8', 'surrogatepass')).hexdigest()[:8]})",
-                          "text": t})
-        elif isinstance(t, tuple) and len(t) == 2:
-            items.append({"title": t[0], "text": t[1]})
-        elif isinstance(t, dict) and "text" in t:
-            items.append({"title": t.get("title") or f"text {i}", "text": t["text"],
-                          **({"metadata": t["metadata"]} if t.get("metadata") else {})})
-        else:
-            raise ValidationError(f"texts[{i}]: give a string, a (title, text) pair or a dict with 'text'",
-                                  status=422, type="invalid_request")
-        for field in ("title", "text", "metadata"):  # what the server refuses with 422, refused before sending
-            try:
-                json.dumps(items[-1].get(field), ensure_ascii=False, default=str).encode("utf-8")
-            except UnicodeEncodeError:
-                raise ValidationError(f"texts[{i}].{field}: text holds an unpaired UTF-16 surrogate, which is not "
-                                      "valid Unicode", status=422, type="invalid_request") from None
+    """Texts as JSON ingest requests, named as the application layer names them (service/staging.py: a title
+    names a text, so the same title again replaces it; a bare string is titled by its first words and a hash)."""
+    try:
+        items = text_items(texts)
+    except InvalidInputError as e:  # what the server refuses with 422, refused before sending
+        raise ValidationError(str(e), status=422, type="invalid_request") from None
     return [Req("POST", "/v1/documents/texts", json={"texts": items[i:i + TEXT_BATCH], "tags": list(tags)},
                 idempotent=False) for i in range(0, len(items), TEXT_BATCH)]
 
@@ -212,7 +196,7 @@ def upload_batches(paths: list[Path], files: Sequence[FileLike], tags: Sequence[
                                       status=422, type="invalid_request")
         if isinstance(body, (bytes, bytearray)):
             data = bytes(body)
-            entries.append((name, (lambda d=data: d), len(data)))
+            entries.append((name, functools.partial(bytes, data), len(data)))
         else:
             start = body.tell() if hasattr(body, "tell") else 0
 
@@ -255,7 +239,8 @@ class SSEParser:
     """Incremental server-sent-events parser: feed lines, get (event, parsed JSON data) when an event ends."""
 
     def __init__(self) -> None:
-        self.event, self.data = "message", []
+        self.event: str = "message"
+        self.data: list[str] = []
 
     def feed(self, line: str) -> tuple[str, Any] | None:
         if line == "":

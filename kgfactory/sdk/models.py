@@ -1,3 +1,9 @@
-"""Typed results of the SDK: the application layer's one set (kgfactory/service/results.py), needing only pydantic."""
-from ..service.results import *  # noqa: F401,F403
-from ..service.results import __all__  # noqa: F401
+"""Typed results of the SDK: the application layer's one set (kgfactory/service/results.py), so the API's response
+bodies, `Client`, `KnowledgeBase` and `kgf --json` share each shape. Needs only pydantic."""
+from ..service.results import (AskResult, Citation, CypherResult, DeleteResult, DocumentDetail, DocumentInfo,
+                               EntityDetail, EntityRef, EvidencePath, GraphSchema, IngestProgress, IngestResult, Job,
+                               RetrievedChunk, SearchResult, SparqlResult)
+
+__all__ = ["AskResult", "SearchResult", "Job", "IngestResult", "IngestProgress", "DocumentInfo", "DocumentDetail",
+           "DeleteResult", "CypherResult", "SparqlResult", "EntityDetail", "GraphSchema", "Citation", "RetrievedChunk",
+           "EntityRef", "EvidencePath"]

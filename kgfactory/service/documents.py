@@ -60,9 +60,8 @@ class Documents:
             raise InvalidInputError("; ".join(f"{p}: {reason}" for p, reason in bad[:5]))
         items = staging.text_items(texts)
         file_list = list(files or [])
-        if not found and not items and not file_list:
-            raise InvalidInputError("nothing to ingest: give paths, texts or files (a directory with no supported "
-                                    f"files counts as nothing; supported: {L.SUPPORTED_LIST})")
+        if not paths and not items and not file_list:  # a directory with no supported files is an empty run
+            raise InvalidInputError(f"nothing to ingest: give paths, texts or files (supported: {L.SUPPORTED_LIST})")
         todo = [str(p) for p in found]
         todo += [str(p) for p in staging.stage_texts(items, self.uploads_dir)] if items else []
         todo += [str(p) for p in staging.stage_files(file_list, self.uploads_dir)] if file_list else []
