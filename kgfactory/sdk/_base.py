@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from ..service.limits import SUPPORTED_LIST
 from ..errors import InvalidInputError
-from ..service.staging import FileLike, TextLike, text_items
+from ..service.staging import FileLike, TextLike, named_files, text_items
 from ..service.walk import expand
 from .errors import ValidationError
 
@@ -186,14 +186,11 @@ def upload_batches(paths: list[Path], files: Sequence[FileLike], tags: Sequence[
         opener = (lambda p=p: open(p, "rb"))
         opener.opens = True  # type: ignore[attr-defined]
         entries.append((p.name, opener, p.stat().st_size))
-    for i, f in enumerate(files):
-        if isinstance(f, tuple):
-            name, body = f
-        else:
-            name, body = os.path.basename(getattr(f, "name", "") or ""), f
-            if not name:
-                raise ValidationError(f"files[{i}]: a file object without a name; pass (name, file) instead",
-                                      status=422, type="invalid_request")
+    try:
+        named = named_files(files)
+    except InvalidInputError as bad:
+        raise ValidationError(str(bad), status=422, type="invalid_request") from None
+    for name, body in named:
         if isinstance(body, (bytes, bytearray)):
             data = bytes(body)
             entries.append((name, functools.partial(bytes, data), len(data)))

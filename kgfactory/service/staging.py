@@ -91,16 +91,24 @@ def upload_name(name: str | None) -> str:
     return base
 
 
+def named_files(files: Iterable[FileLike]) -> list[tuple[str, Union[bytes, IO[bytes]]]]:
+    """(name, body) for each file given: a (name, bytes or binary file) pair, or a binary file named by its path."""
+    out: list[tuple[str, Union[bytes, IO[bytes]]]] = []
+    for i, f in enumerate(files):
+        if isinstance(f, tuple):
+            out.append(f)
+            continue
+        name = os.path.basename(getattr(f, "name", "") or "")
+        if not name:
+            raise InvalidInputError(f"files[{i}]: a file object without a name; pass (name, file) instead")
+        out.append((name, f))
+    return out
+
+
 def stage_files(files: Iterable[FileLike], dest: Path) -> list[Path]:
     """Write (name, bytes or binary file) pairs and named binary files into `dest` under their checked names."""
     out = []
-    for i, f in enumerate(files):
-        if isinstance(f, tuple):
-            name, body = f
-        else:
-            name, body = os.path.basename(getattr(f, "name", "") or ""), f
-            if not name:
-                raise InvalidInputError(f"files[{i}]: a file object without a name; pass (name, file) instead")
+    for name, body in named_files(files):
         base = upload_name(name)
         data = bytes(body) if isinstance(body, (bytes, bytearray)) else body.read()
         dest.mkdir(parents=True, exist_ok=True)
