@@ -72,8 +72,8 @@ def test_ask_llm_streams_a_grounded_answer_and_counts_tokens(server, tmp_path, m
 
     server.replies = [Reply(text="Marie Dubois [2].")]
     res = runner.invoke(app, ["ask", "Who founded Helios Robotics?", "-d", d, "--llm", "--json"])
-    answer = json.loads(res.stdout)["answer"]
-    assert answer["kind"] == "generated" and answer["text"] == "Marie Dubois [1]." and len(answer["citations"]) == 1
+    answer = json.loads(res.stdout)  # the /v1/query body (AskResult): the answer text is "answer"
+    assert answer["kind"] == "generated" and answer["answer"] == "Marie Dubois [1]." and len(answer["citations"]) == 1
     assert answer["model"] == "factory-llm" and answer["prompt_version"].startswith("answer_v2@")
 
 
@@ -95,8 +95,8 @@ def test_ask_llm_stream_rejected_by_the_gate_is_visibly_replaced(server, tmp_pat
 
     server.replies = [Reply(text=invented)]
     res = runner.invoke(app, ["ask", "Who founded Helios Robotics?", "-d", d, "--llm", "--json"])
-    answer = json.loads(res.stdout)["answer"]
-    assert answer["kind"] == "extractive" and invented not in answer["text"] and answer["citations"]
+    answer = json.loads(res.stdout)  # the /v1/query body (AskResult): the answer text is "answer"
+    assert answer["kind"] == "extractive" and invented not in answer["answer"] and answer["citations"]
     g = answer["grounding"]
     assert g["passed"] is False and g["rejected_text"] == invented and g["reasons"]
     assert any("2028" in s["numbers_missing"] for s in g["sentences"]) and g["thresholds"]["min_supported"] == 1.0

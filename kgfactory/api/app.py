@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from ..settings import Settings, get_settings
 from . import errors
 from .audit import AuditLog, audit_path
+from .deps import MetricsObserver
 from .jobs import JobManager
 from .keys import KeyStore, keystore_path
 from .metrics import Metrics
@@ -65,7 +66,8 @@ def create_app(settings: Settings | None = None, services=None, announce_url: st
 
         jobs = JobManager(svc, data_dir, write_lock, on_done=job_done, keep_per_tenant=settings.api_jobs_keep)
         st = AppState(settings=settings, services=svc, keys=keys, audit=audit_log, jobs=jobs, metrics=metrics,
-                      limiter=RateLimiter(settings.api_rate_limit_per_minute), write_lock=write_lock)
+                      limiter=RateLimiter(settings.api_rate_limit_per_minute), write_lock=write_lock,
+                      observer=MetricsObserver(metrics))
         app.state.kgf = st
         if getattr(svc, "cypher_views", None) is None:
             build_cypher_views(svc)

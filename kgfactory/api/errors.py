@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import errors as E
+from ..service.status import status_of
 
 log = logging.getLogger(__name__)
 
@@ -21,38 +22,11 @@ class ApiError(E.KGFError):
         super().__init__(message)
 
 
-def _status(e: Exception) -> tuple[int, str]:
-    budget = getattr(E, "LLMBudgetError", None)
-    unavailable = getattr(E, "LLMUnavailableError", None)
-    sparql = getattr(E, "SparqlError", None)
+def _status(e: BaseException) -> tuple[int, str]:
+    """ApiError carries its own status; every core error goes through the one table (service/status.py)."""
     if isinstance(e, ApiError):
         return e.status, e.kind
-    if isinstance(e, (E.CypherRefusedError, E.SparqlRefusedError)):
-        return 400, e.kind
-    if budget is not None and isinstance(e, budget):
-        return 429, "llm_budget_spent"
-    if unavailable is not None and isinstance(e, unavailable):
-        return 503, "llm_unavailable"
-    if sparql is not None and isinstance(e, sparql):
-        return 400, "sparql_error"
-    table = [
-        (E.CypherTimeout, 408, "timeout"),
-        (E.CypherQueryError, 400, "bad_query"),
-        (E.NotFoundError, 404, "not_found"),
-        (E.RetrievalError, 400, "bad_query"),
-        (E.ParseError, 400, "bad_document"),
-        (E.ConfigError, 400, "bad_setting"),
-        (E.LLMError, 502, "llm_error"),
-        (E.InvalidInputError, 422, "invalid_input"),
-        (E.GraphUnavailableError, 503, "graph_unavailable"),
-        (E.StoreError, 503, "store_unavailable"),
-        (E.EmbeddingError, 503, "model_unavailable"),
-        (E.ExtractionError, 503, "model_unavailable"),
-    ]
-    for cls, status, kind in table:
-        if isinstance(e, cls):
-            return status, kind
-    return 500, "internal_error"
+    return status_of(e)
 
 
 def error_body(request: Request, status: int, kind: str, message: str, **extra) -> JSONResponse:

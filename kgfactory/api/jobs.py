@@ -10,6 +10,7 @@ version, an unchanged one is a no-op, and two tenants uploading the same bytes g
 """
 from __future__ import annotations
 
+import builtins
 import logging
 import shutil
 import threading
@@ -19,7 +20,8 @@ from pathlib import Path
 from typing import Callable
 
 from .job_store import Job, JobStore, jobs_path, now
-from .uploads import tenant_dir
+from ..service.documents import run_summary
+from ..service.uploads import tenant_dir
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +132,7 @@ class JobManager:
                 except Exception:
                     log.exception("job callback failed")
 
-    def _inputs(self, job: Job, dest: Path) -> list[str]:
+    def _inputs(self, job: Job, dest: Path) -> builtins.list[str]:
         """Move the staged files into the tenant's upload folder. A job run again after a restart may find a
         file already moved by its first attempt; one neither staged nor moved is reported, not guessed at."""
         paths = []
@@ -165,6 +167,4 @@ class JobManager:
             run = self.services.pipeline.ingest(paths, tenant=job.tenant, tags=job.tags, progress=progress)
         prefix = str(dest) + "/"
         job.errors += [{"file": e.source.removeprefix(prefix), "reason": e.reason} for e in run.errors]
-        job.run = {"id": run.id, "documents_added": run.documents_added, "documents_replaced": run.documents_replaced,
-                   "documents_unchanged": run.documents_unchanged, "chunks": run.chunks, "entities": run.entities,
-                   "relations": run.relations, "timings": run.timings}
+        job.run = run_summary(run)

@@ -1,16 +1,18 @@
-"""Request and response bodies (with the examples the OpenAPI docs show)."""
+"""Request bodies (with the examples the OpenAPI docs show). Responses are the application layer's results
+(service/results.py), the same models the SDK returns; the limits come from service/limits.py."""
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import Path
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 from pydantic_core import PydanticCustomError
 
-from ..retrieval.models import EntityRef, EvidencePath, RetrievedChunk
-from ..types import Citation, Grounding
+from ..service import limits as L
+from ..service.limits import MAX_ID_CHARS
 
-MAX_ID_CHARS = 200
+Mode = Literal["vector", "graph", "hybrid"]
+assert get_args(Mode) == L.MODES, "the request schema's modes are service/limits.py's"
 _MAX_DEPTH = 64
 
 
@@ -77,23 +79,23 @@ def _check_id(value: str) -> str:
 PathId = Annotated[str, Path(min_length=1, description="An id as the API returned it."), AfterValidator(_check_id)]
 # the same rule for ids and tags inside a body (filters): refused with 422 naming the field
 BodyId = Annotated[str, Field(min_length=1), AfterValidator(_check_id)]
-Tag = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_check_id)]
+Tag = Annotated[str, Field(min_length=1, max_length=L.MAX_TAG_CHARS), AfterValidator(_check_id)]
 
 
 class QueryFilters(Body):
     """Narrow the search. The tenant is never a filter: it comes from the API key."""
 
     model_config = ConfigDict(extra="forbid")
-    tag: list[Tag] | None = Field(default=None, max_length=50, description="Only documents with one of these tags.")
-    doc_id: list[BodyId] | None = Field(default=None, max_length=500, description="Only these documents.")
+    tag: list[Tag] | None = Field(default=None, max_length=L.MAX_FILTER_TAGS, description="Only documents with one of these tags.")
+    doc_id: list[BodyId] | None = Field(default=None, max_length=L.MAX_FILTER_DOC_IDS, description="Only these documents.")
 
 
 class QueryRequest(Body):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"question": "Who founded Helios Robotics?", "mode": "hybrid", "top_k": 5}]})
-    question: str = Field(min_length=1, max_length=2000)
-    mode: Literal["vector", "graph", "hybrid"] = "hybrid"
-    top_k: StrictInt = Field(default=5, ge=1, le=100)
+    question: str = Field(min_length=1, max_length=L.MAX_QUESTION_CHARS)
+    mode: Mode = "hybrid"
+    top_k: StrictInt = Field(default=L.DEFAULT_TOP_K, ge=L.MIN_TOP_K, le=L.MAX_TOP_K)
     filters: QueryFilters | None = None
     stream: StrictBool = Field(default=False, description="Stream the answer as server-sent events.")
 
@@ -103,43 +105,15 @@ class SearchRequest(Body):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, json_schema_extra={"examples": [
         {"question": "Who founded Helios Robotics?", "mode": "hybrid", "top_k": 5}]})
-    question: str = Field(min_length=1, max_length=2000, validation_alias=AliasChoices("question", "query"))
-    mode: Literal["vector", "graph", "hybrid"] = "hybrid"
-    top_k: StrictInt = Field(default=5, ge=1, le=100)
+    question: str = Field(min_length=1, max_length=L.MAX_QUESTION_CHARS, validation_alias=AliasChoices("question", "query"))
+    mode: Mode = "hybrid"
+    top_k: StrictInt = Field(default=L.DEFAULT_TOP_K, ge=L.MIN_TOP_K, le=L.MAX_TOP_K)
     filters: QueryFilters | None = None
-
-
-class SearchResponse(BaseModel):
-    """Retrieval only: each chunk carries its citation fields (doc_id, title, source, id, start/end, page),
-    score, vector/graph scores and entities; no answer is generated."""
-
-    question: str
-    mode: Literal["vector", "graph", "hybrid"]
-    top_k: int
-    chunks: list[RetrievedChunk]
-    seeds: list[EntityRef]
-    evidence: list[EvidencePath]
-    timings: dict[str, float]
-    empty_store: bool = False
-
-
-class QueryResponse(BaseModel):
-    question: str
-    answer: str
-    kind: Literal["extractive", "generated", "none"]
-    citations: list[Citation]
-    evidence: list[EvidencePath]
-    chunks: list[RetrievedChunk]
-    seeds: list[EntityRef]
-    timings: dict[str, float]
-    model: str | None = None
-    note: str | None = None
-    grounding: Grounding | None = None  # the groundedness gate's report on a generated answer
 
 
 class TextDocument(Body):
     model_config = ConfigDict(extra="forbid")
-    title: str = Field(min_length=1, max_length=300, description="Also names the document: the same title again replaces it.")
+    title: str = Field(min_length=1, max_length=L.MAX_TITLE_CHARS, description="Also names the document: the same title again replaces it.")
     text: str = Field(min_length=1)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -147,42 +121,17 @@ class TextDocument(Body):
 class TextsIngestRequest(Body):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"texts": [{"title": "Helios", "text": "Helios Robotics was founded by Ada Park in Oslo."}], "tags": ["demo"]}]})
-    texts: list[TextDocument] = Field(min_length=1, max_length=1000)
-    tags: list[Tag] = Field(default_factory=list, max_length=20)
-
-
-class JobView(BaseModel):
-    id: str
-    tenant: str
-    state: Literal["queued", "running", "succeeded", "failed"]
-    files: list[str]
-    tags: list[str]
-    created_at: str
-    started_at: str | None = None
-    finished_at: str | None = None
-    progress: dict[str, int]
-    errors: list[dict[str, str]]
-    run: dict[str, Any] | None = None
-    error: str | None = None
-    restarts: int = Field(default=0, description="Times a server restart found the job running and ran it again.")
+    texts: list[TextDocument] = Field(min_length=1, max_length=L.MAX_TEXTS_PER_REQUEST)
+    tags: list[Tag] = Field(default_factory=list, max_length=L.MAX_TAGS)
 
 
 class CypherRequest(Body):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"query": "MATCH (e:Organization) RETURN e.name AS name LIMIT $n", "params": {"n": 10}}]})
-    query: str = Field(min_length=1, max_length=20000)
+    query: str = Field(min_length=1, max_length=L.MAX_CYPHER_CHARS)
     params: dict[str, Any] = Field(default_factory=dict)
     timeout_ms: StrictInt | None = Field(default=None, ge=1, description="Capped by KGF_CYPHER_TIMEOUT_MS.")
     max_rows: StrictInt | None = Field(default=None, ge=1, description="Capped by KGF_CYPHER_MAX_ROWS.")
-
-
-class CypherResponse(BaseModel):
-    columns: list[str]
-    rows: list[list[Any]]
-    row_count: int
-    truncated: bool
-    elapsed_ms: float
-    tenant: str
 
 
 class ChatMessage(Body):
@@ -198,4 +147,4 @@ class ChatRequest(Body):
     model: str = Field(min_length=1, max_length=200)
     messages: list[ChatMessage] = Field(min_length=1, max_length=200)
     stream: StrictBool = False
-    top_k: StrictInt = Field(default=5, ge=1, le=100, description="kgfactory extension: passages to retrieve.")
+    top_k: StrictInt = Field(default=L.DEFAULT_TOP_K, ge=L.MIN_TOP_K, le=L.MAX_TOP_K, description="kgfactory extension: passages to retrieve.")

@@ -48,6 +48,7 @@ class AppState:
     jobs: JobManager
     metrics: Metrics
     limiter: RateLimiter
+    observer: Any = None  # service.asking.Observer: what the application layer tells the metrics
     write_lock: threading.Lock = field(default_factory=threading.Lock)
     ready: bool = False
     warmup_error: str | None = None

@@ -1,4 +1,4 @@
-"""`kgf llm check|usage`, and the streaming printer `kgf ask --llm` uses."""
+"""`kgf llm check|usage` (`kgf ask --llm` streams through cli/printer.py)."""
 from __future__ import annotations
 
 import time
@@ -11,44 +11,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import KGFError
-from ..types import Answer, Completion
+from ..types import Completion
 
 llm_app = typer.Typer(help="The LLM endpoint (any OpenAI-compatible server: vLLM, Ollama, NIM, TGI, LM Studio, OpenAI).",
                       no_args_is_help=True)
 console = Console()
 err = Console(stderr=True)
-
-
-def stream_answer(answerer, result, out: Console = console) -> Answer:
-    """Print Q:, then the answer's tokens as they arrive, then the checked answer where it differs."""
-    out.print(f"[bold]Q:[/bold] {escape(result.query)}")
-    out.print("[bold]A:[/bold] ", end="")
-    streamed: list[str] = []
-    answer = None
-    for item in answerer.stream(result):
-        if isinstance(item, Answer):
-            answer = item
-            break
-        streamed.append(item)
-        out.out(item, end="", highlight=False)
-        out.file.flush()
-    out.print()
-    assert answer is not None, "an answerer's stream ends with its Answer"
-    g = answer.grounding
-    if g is not None and not g.passed and streamed:
-        out.print("[bold red]Rejected:[/bold red] the generated text above is not supported by its sources "
-                  f"({escape(g.reasons[0] if g.reasons else 'groundedness gate')}); it is withdrawn.")
-    if answer.text != "".join(streamed).strip():  # a fallback, or markers removed by the citation check
-        label = "A (citations checked)" if answer.kind == "generated" else "A (extractive)"
-        out.print(f"[bold]{label}:[/bold] {escape(answer.text)}")
-    if answer.note:
-        out.print(f"[yellow]note:[/yellow] {escape(answer.note)}")
-    if answer.model:
-        u = answer.usage or {}
-        out.print(f"[dim]model {answer.model}, prompt {answer.prompt_version}, tokens {u.get('prompt_tokens', 0)} "
-                  f"prompt + {u.get('completion_tokens', 0)} completion[/dim]")
-    out.print()
-    return answer
 
 
 def _settings(data_dir, base_url, model):

@@ -1,7 +1,6 @@
 """`kgf`: the command line. Each command opens the data directory, does its work and closes it cleanly."""
 from __future__ import annotations
 
-import json
 import logging
 import os
 from contextlib import contextmanager
@@ -11,7 +10,6 @@ from typing import Iterator, List, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from ..errors import KGFError
 from .options import DataDir
@@ -36,7 +34,7 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at IN
 
 
 @contextmanager
-def services(data_dir: Optional[Path], **overrides) -> Iterator:
+def services(data_dir: Optional[Path], _handle: bool = True, **overrides) -> Iterator:
     from ..bootstrap import build_services
     from ..settings import Settings
 
@@ -54,53 +52,87 @@ def services(data_dir: Optional[Path], **overrides) -> Iterator:
     try:
         yield svc
     except KGFError as e:
+        if not _handle:  # the caller prints it (knowledge_base)
+            raise
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2)
     finally:
         svc.close()
 
 
+@contextmanager
+def knowledge_base(data_dir: Optional[Path], tenant: Optional[str] = None, **overrides) -> Iterator[tuple]:
+    """(kb, url): a `KnowledgeBase` over the data directory (url None), or a `kgfactory.sdk.Client` for the
+    `kgf serve` that holds it (url its address). Both take the same calls and return the same typed results;
+    errors print as `error: ...` and exit 2 (a missing document or entity: exit 1)."""
+    from ..sdk import APIError, NotFoundError
+    from ..sdk.local import KnowledgeBase
+
+    from . import remote
+
+    info = remote.server_for(data_dir)
+    try:
+        if info:
+            with remote.client(info, tenant) as c:
+                yield c, info["url"]
+        else:
+            with services(data_dir, _handle=False, **overrides) as svc:
+                yield KnowledgeBase(svc, tenant=tenant, own=False), None
+    except NotFoundError as e:
+        err.print(f"[red]error:[/red] {escape(e.message)}")
+        raise typer.Exit(1)
+    except APIError as e:
+        hint = " (set KGF_API_KEY)" if e.status == 401 else ""
+        where = f"server said {e.status}: " if info else ""
+        err.print(f"[red]error:[/red] {where}{escape(e.message)}{hint}")
+        raise typer.Exit(2)
+    except KGFError as e:
+        err.print(f"[red]error:[/red] {escape(str(e))}")
+        raise typer.Exit(2)
+
+
+TenantOpt = typer.Option(None, help="Tenant (default: $KGF_TENANT or 'default'; through a server: the key's).")
+
+
 @app.command()
 def ingest(
     paths: List[Path] = typer.Argument(None, help="Files or directories (recursive): .txt .md .html .pdf .json .jsonl"),
     sample: bool = typer.Option(False, "--sample", help="Ingest the sample corpus bundled with kgfactory."),
-    tenant: str = typer.Option("default", help="Tenant the documents belong to."),
+    tenant: Optional[str] = typer.Option(None, help="Tenant the documents belong to (default: $KGF_TENANT or "
+                                         "'default'; through a server: the key's)."),
     tag: List[str] = typer.Option([], "--tag", "-t", help="Tag to attach (repeatable)."),
     vector_only: bool = typer.Option(False, "--vector-only", help="Skip entity extraction and graph facts."),
     data_dir: Optional[Path] = DataDir,
-    as_json: bool = typer.Option(False, "--json", help="Print the run record as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the ingest result as JSON."),
 ) -> None:
     """Parse, chunk, embed and extract documents into the vector store and the graph."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from . import printer
 
     targets = [str(p) for p in (paths or [])] + ([str(sample_dir())] if sample else [])
     if not targets:
         err.print("[red]error:[/red] give at least one PATH, or --sample")
         raise typer.Exit(2)
-    from . import remote
-
-    if remote.ingest(data_dir, targets, tenant, tag, vector_only, as_json):  # `kgf serve` holds the data dir
-        return
-    with services(data_dir, extract=False if vector_only else None) as svc:
+    with knowledge_base(data_dir, tenant, extract=False if vector_only else None) as (kb, url):
+        if url and vector_only:
+            err.print("[red]error:[/red] --vector-only is a server setting while `kgf serve` runs (KGF_EXTRACT=false)")
+            raise typer.Exit(2)
+        if url:
+            err.print(f"[dim]ingesting through the server at {url}[/dim]")
         with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("documents"),
                       TimeElapsedColumn(), console=err, transient=True, disable=as_json) as bar:
             task = bar.add_task("ingest", total=None)
-            run = svc.pipeline.ingest(targets, tenant=tenant, tags=tag,
-                                      progress=lambda event, n: bar.advance(task, n))
-        stats = _stats(svc)
+            res = kb.ingest(targets, tags=tag, progress=lambda p: bar.update(task, completed=p.documents_processed))
+        stats = None if url else kb.service.stats()
     if as_json:
-        console.print_json(run.model_dump_json())
-        return
-    t = Table(title=f"ingest run {run.id}")
-    for col in ("added", "replaced", "unchanged", "errors", "chunks", "entities", "relations"):
-        t.add_column(col, justify="right")
-    t.add_row(*map(str, (run.documents_added, run.documents_replaced, run.documents_unchanged, len(run.errors),
-                         run.chunks, run.entities, run.relations)))
-    console.print(t)
-    console.print("stage seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in run.timings.items()))
-    for e in run.errors:
-        err.print(f"[yellow]skipped[/yellow] {e.source}: {e.reason}")
-    _print_stats(stats)
+        printer.print_json(res)
+    else:
+        printer.print_ingest(res)
+        if stats is not None:
+            printer.print_stats(stats)
+    if not res.ok:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -108,135 +140,91 @@ def ask(
     question: str = typer.Argument(..., help="The question, in quotes."),
     mode: str = typer.Option("hybrid", "--mode", "-m", help="vector, graph or hybrid."),
     top_k: int = typer.Option(5, "--top-k", "-k", help="How many passages to retrieve (1-100)."),
-    tenant: Optional[str] = typer.Option(None, help="Only this tenant's documents."),
+    tenant: Optional[str] = TenantOpt,
     tag: List[str] = typer.Option([], "--tag", "-t", help="Only documents with this tag (repeatable)."),
     data_dir: Optional[Path] = DataDir,
-    as_json: bool = typer.Option(False, "--json", help="Print the answer and retrieval result as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON (the API's /v1/query body)."),
     llm: bool = typer.Option(False, "--llm", help="Generate the answer with the LLM at $KGF_LLM_BASE_URL (streamed); "
                              "falls back to the extractive answer, marked, when the endpoint is down."),
 ) -> None:
     """Answer a question from the knowledge base, with citations and the graph evidence used."""
-    filters = {k: v for k, v in {"tenant": tenant, "tag": tag or None}.items() if v}
-    from . import remote
+    from . import printer
 
-    if remote.ask(data_dir, question, mode, top_k, tenant, tag, as_json):  # `kgf serve` holds the data dir
-        return
-    with services(data_dir, llm=True if llm else None) as svc:
-        _ = svc.embedder.dim  # load the model first, so the timings below are the query's own
-        result = svc.retriever.search(question, mode=mode, top_k=top_k, filters=filters or None)
-        streamed = svc.llm is not None and not as_json
-        if streamed:
-            from .llm import stream_answer
-
-            answer = stream_answer(svc.answerer, result, console)  # prints Q: and the tokens as they come
+    with knowledge_base(data_dir, tenant, llm=True if llm else None) as (kb, url):
+        if url:
+            err.print(f"[dim]answered by the server at {url}[/dim]")
         else:
-            answer = svc.answerer.answer(result)
+            _ = kb.services.embedder.dim  # load the model first, so the timings are the query's own
+        streamed = llm and not as_json
+        if streamed:
+            res = printer.stream_ask(kb.ask_stream(question, mode=mode, top_k=top_k, tags=tag or None), question)
+        else:
+            res = kb.ask(question, mode=mode, top_k=top_k, tags=tag or None)
     if as_json:
-        console.print_json(json.dumps({"answer": answer.model_dump(mode="json"), "retrieval": result.model_dump(mode="json")}))
-        return
-    if not streamed:
-        console.print(f"[bold]Q:[/bold] {answer.question}")
-        if answer.kind == "extractive":
-            console.print("[dim]Extractive answer (no LLM configured): quoted from the sources.[/dim]")
-        console.print(f"[bold]A:[/bold] {escape(answer.text)}\n")
-    for n, c in enumerate(answer.citations, 1):
-        where = f"chars {c.start}-{c.end}" + (f", page {c.page}" if c.page else "")
-        console.print(f"  [{n}] {c.title} ({where}) doc {c.doc_id} chunk {c.chunk_id}")
-        console.print(f"      [dim]{c.source}[/dim]")
-    if result.seeds:
-        console.print("\n[bold]Query entities:[/bold] " + ", ".join(f"{s.name} ({s.label})" for s in result.seeds[:8]))
-    if result.evidence:
-        console.print("[bold]Graph evidence:[/bold]")
-        for ev in result.evidence[:5]:
-            console.print("  " + escape(" ".join(f"{a} -[{r}]-> {b}" if i == 0 else f"-[{r}]-> {b}"
-                                                 for i, (a, r, b) in enumerate(ev.hops))))
-    console.print("\n[dim]retrieved: " + ", ".join(f"{c.title} ({c.score:.3f})" for c in result.chunks) + "[/dim]")
-    console.print("[dim]timings ms: " + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items()) + "[/dim]")
+        printer.print_json(res)
+    else:
+        printer.print_ask(res, streamed=streamed)
 
 
 @app.command()
-def delete(doc_id: str = typer.Argument(..., help="Document id (see `kgf documents`)."), data_dir: Optional[Path] = DataDir) -> None:
+def delete(doc_id: str = typer.Argument(..., help="Document id (see `kgf documents`)."),
+           tenant: Optional[str] = TenantOpt, data_dir: Optional[Path] = DataDir) -> None:
     """Remove a document and everything only it contributed (vectors, chunks, mentions, relations, orphans)."""
-    from ..api.uploads import remove_copy
+    from . import printer
 
-    with services(data_dir) as svc:
-        doc = svc.graph.get_document(doc_id)
-        rep = svc.pipeline.delete(doc_id)
-        if rep.found and doc is not None:
-            remove_copy(svc.settings.data_dir, doc, svc.graph)  # an API upload's file copy goes with it
-    if not rep.found:
+    with knowledge_base(data_dir, tenant) as (kb, _):
+        res = kb.delete(doc_id)
+    if not res.deleted:
         err.print(f"[red]error:[/red] no document with id {doc_id}")
         raise typer.Exit(1)
-    console.print(f"deleted {doc_id}: {rep.chunks} chunks, {rep.entities} orphaned entities")
+    printer.print_delete(res)
 
 
 @app.command()
-def documents(tenant: Optional[str] = typer.Option(None, help="Only this tenant."), data_dir: Optional[Path] = DataDir,
+def documents(tenant: Optional[str] = TenantOpt, data_dir: Optional[Path] = DataDir,
               as_json: bool = typer.Option(False, "--json", help="JSON output.")) -> None:
-    """List stored documents."""
-    with services(data_dir) as svc:
-        docs = svc.graph.list_documents(tenant=tenant)
+    """List a tenant's stored documents."""
+    from . import printer
+
+    with knowledge_base(data_dir, tenant) as (kb, _):
+        docs = kb.documents()
     if as_json:
-        console.print_json(json.dumps(docs, default=str))
-        return
-    t = Table(title=f"{len(docs)} documents")
-    for col in ("id", "title", "source", "tenant", "chunks", "status"):
-        t.add_column(col, overflow="fold")
-    for d in docs:
-        t.add_row(d["id"], d.get("title") or "", d.get("source") or "", d.get("tenant") or "",
-                  str(d.get("chunk_count") or 0), d.get("status") or "")
-    console.print(t)
+        printer.print_json(docs)
+    else:
+        printer.print_documents(docs)
 
 
 @app.command()
 def stats(data_dir: Optional[Path] = DataDir, as_json: bool = typer.Option(False, "--json", help="JSON output.")) -> None:
-    """Counts of nodes, relationships and vectors; documents not complete (pending, deleting) are shown apart."""
+    """Counts of nodes, relationships and vectors of every tenant; documents not complete (pending, deleting)
+    are shown apart."""
+    from . import printer
+
     with services(data_dir) as svc:
         s = _stats(svc)
     if as_json:
-        console.print_json(json.dumps(s))
+        printer.print_json(s)
     else:
-        _print_stats(s)
+        printer.print_stats(s)
 
 
 @app.command()
 def runs(limit: int = typer.Option(10, help="How many recent runs."), data_dir: Optional[Path] = DataDir) -> None:
-    """Recent ingest runs (lineage: versions, counts, errors)."""
+    """Recent ingest runs of every tenant (lineage: versions, counts, errors)."""
+    from ..service.knowledge import KnowledgeService
+
+    from . import printer
+
     with services(data_dir) as svc:
-        rows = svc.graph.list_runs(limit)
-    t = Table(title="ingest runs")
-    for col in ("id", "started", "model", "extractor", "ontology", "added", "errors"):
-        t.add_column(col, overflow="fold")
-    for r in rows:
-        t.add_row(r["id"], r["started_at"][:19], r["embed_model"], r["extractor"], r["ontology_version"],
-                  str(r["documents_added"]), str(len(r["errors"])))
-    console.print(t)
+        rows = KnowledgeService(svc).runs(limit)
+    printer.print_runs(rows)
 
 
 def _stats(svc) -> dict:
-    """Counts of complete knowledge; documents a crash left pending (or a delete deleting) and their chunk
-    vectors are shown apart. Vector counts are of distinct ids (exact, whatever the engine's own tally says)."""
-    g = svc.graph.stats()
-    vectors = {"chunks": svc.vectors.count("chunks", exact=True), "entities": svc.vectors.count("entities", exact=True)}
-    for status in ("pending", "deleting"):
-        if g.get(f"Document ({status})"):
-            n = sum(len(svc.vectors.chunk_ids_for_document(d["id"]))
-                    for d in svc.graph.list_documents(status=status))
-            vectors["chunks"] -= n
-            vectors[f"chunks ({status})"] = n
-    return {"graph": g, "vectors": vectors}
+    """The whole data directory's counts (service/documents.py: Documents.stats)."""
+    from ..service.knowledge import KnowledgeService
 
-
-def _print_stats(s: dict) -> None:
-    t = Table(title="knowledge base")
-    t.add_column("store")
-    t.add_column("what")
-    t.add_column("count", justify="right")
-    for k, v in sorted(s["graph"].items(), key=lambda kv: (kv[0][0].islower(), kv[0])):
-        t.add_row("graph", k, str(v))
-    for k, v in s["vectors"].items():
-        t.add_row("vectors", k, str(v))
-    console.print(t)
+    return KnowledgeService(svc).stats()
 
 
 from .serve import register as _register_serve  # noqa: E402  (kgf serve, kgf keys, kgf audit)

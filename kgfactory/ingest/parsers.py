@@ -6,12 +6,13 @@ Ids hash the source path and the bytes, so re-ingesting unchanged input is a har
 from __future__ import annotations
 
 import logging
-import os
 import re
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from ..errors import ParseError
+from ..service.limits import SUPPORTED_SUFFIXES
+from ..service.walk import unsupported_reason, walk
 from ..types import Document, FileError
 from .parse_common import (ParseOptions, abs_source, check_not_binary, decode_utf8, make_document,
                            normalise_newlines, read_bytes)
@@ -22,8 +23,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["SUPPORTED_SUFFIXES", "iter_documents", "parse_file"]
 
-SUPPORTED_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".json", ".jsonl"}
-_SUPPORTED_LIST = ", ".join(sorted(SUPPORTED_SUFFIXES))
 
 # HTML elements that are page furniture, not content
 _DROP_TAGS = ["script", "style", "noscript", "nav", "header", "footer", "aside", "form", "iframe", "svg", "template",
@@ -81,7 +80,7 @@ def parse_file(path: str | Path, *, tenant: str = "default", tags: Sequence[str]
     if not path.is_file():
         raise ParseError(source, "not a regular file")
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-        raise ParseError(source, _unsupported(path))
+        raise ParseError(source, unsupported_reason(path))
     opts = ParseOptions(tenant=tenant, tags=tuple(tags), metadata=dict(metadata or {}),
                         max_file_bytes=max_file_bytes, max_record_chars=max_record_chars)
     docs: list[Document] = []
@@ -109,42 +108,24 @@ def _expand(paths: Iterable[str | Path]) -> Iterator[Path | FileError]:
         elif not path.is_file():
             yield FileError(source=abs_source(path), reason="not a regular file (device, socket or pipe)")
         elif path.suffix.lower() not in SUPPORTED_SUFFIXES:
-            yield FileError(source=abs_source(path), reason=_unsupported(path))
+            yield FileError(source=abs_source(path), reason=unsupported_reason(path))
         else:
             yield path
 
 
 def _walk(root: Path) -> Iterator[Path | FileError]:
-    """Sorted by relative path so runs are reproducible; symlinked directories are not followed (no loops)."""
-    found: list[Path] = []
+    """The one walker (service/walk.py); a directory it cannot read becomes a FileError, reported first."""
     problems: list[FileError] = []
 
     def onerror(e: OSError) -> None:
         problems.append(FileError(source=abs_source(Path(e.filename or root)),
                                   reason=f"cannot read directory: {e.strerror or e}"))
 
-    for dirpath, dirnames, filenames in os.walk(root, onerror=onerror):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in filenames:
-            if name.startswith("."):
-                continue
-            f = Path(dirpath) / name
-            if f.suffix.lower() not in SUPPORTED_SUFFIXES:
-                log.debug("skipping unsupported file %s", f)
-            elif not f.is_file():
-                log.debug("skipping non-regular file %s", f)
-            else:
-                found.append(f)
+    found = walk(root, on_error=onerror)
     yield from problems
-    yield from sorted(found, key=lambda f: f.relative_to(root).parts)
+    yield from found
 
 
-def _unsupported(path: Path) -> str:
-    suffix = path.suffix.lower() or "(no extension)"
-    return f"unsupported file type {suffix} (supported: {_SUPPORTED_LIST})"
-
-
-# -- dispatch ---------------------------------------------------------------------------------------------
 def _parse(path: Path, source: str, opts: ParseOptions) -> Iterator[Document | FileError]:
     suffix = path.suffix.lower()
     if suffix in (".txt", ".md", ".markdown"):
@@ -158,7 +139,7 @@ def _parse(path: Path, source: str, opts: ParseOptions) -> Iterator[Document | F
     elif suffix == ".jsonl":
         yield from parse_jsonl(path, source, opts)
     else:
-        raise ParseError(source, _unsupported(path))
+        raise ParseError(source, unsupported_reason(path))
 
 
 # -- text and markdown -------------------------------------------------------------------------------------

@@ -5,26 +5,27 @@ answer lives here, once.
 """
 from __future__ import annotations
 
-import hashlib
+import functools
 import json
 import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator, Sequence, Union
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
+from ..service.limits import SUPPORTED_LIST
+from ..errors import InvalidInputError
+from ..service.staging import FileLike, TextLike, named_files, text_items
+from ..service.walk import expand
 from .errors import ValidationError
 
 DEFAULT_URL = "http://127.0.0.1:8765"  # `kgf serve`'s default
 DEFAULT_TIMEOUT = 120.0
-SUPPORTED_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".json", ".jsonl"}
 RETRY_STATUSES = {429, 502, 503, 504}
 UPLOAD_BATCH_FILES = 32
 UPLOAD_BATCH_BYTES = 16 << 20
 TEXT_BATCH = 500
 
-FileLike = Union[IO[bytes], tuple[str, Union[bytes, IO[bytes]]]]
-TextLike = Union[str, tuple[str, str], dict[str, Any]]
 
 
 def resolve_url(base_url: str | None) -> str:
@@ -150,49 +151,24 @@ def _seg(s: str) -> str:
 
 
 def texts_batches(texts: Iterable[TextLike], tags: Sequence[str]) -> list[Req]:
-    """Texts as JSON ingest requests. A text's title names it (the same title again replaces it); a bare string is
-    titled by its first words plus a hash, so sending it again is a no-op."""
-    items = []
-    for i, t in enumerate(texts):
-        if isinstance(t, str):
-            words = " ".join(t.split()[:8])[:80] or "text"
-            items.append({"title": f"{words} ({hashlib.sha256(t.encode('utf-8', 'surrogatepass')).hexdigest()[:8]})",
-                          "text": t})
-        elif isinstance(t, tuple) and len(t) == 2:
-            items.append({"title": t[0], "text": t[1]})
-        elif isinstance(t, dict) and "text" in t:
-            items.append({"title": t.get("title") or f"text {i}", "text": t["text"],
-                          **({"metadata": t["metadata"]} if t.get("metadata") else {})})
-        else:
-            raise ValidationError(f"texts[{i}]: give a string, a (title, text) pair or a dict with 'text'",
-                                  status=422, type="invalid_request")
-        for field in ("title", "text", "metadata"):  # what the server refuses with 422, refused before sending
-            try:
-                json.dumps(items[-1].get(field), ensure_ascii=False, default=str).encode("utf-8")
-            except UnicodeEncodeError:
-                raise ValidationError(f"texts[{i}].{field}: text holds an unpaired UTF-16 surrogate, which is not "
-                                      "valid Unicode", status=422, type="invalid_request") from None
+    """Texts as JSON ingest requests, named as the application layer names them (service/staging.py: a title
+    names a text, so the same title again replaces it; a bare string is titled by its first words and a hash)."""
+    try:
+        items = text_items(texts)
+    except InvalidInputError as e:  # what the server refuses with 422, refused before sending
+        raise ValidationError(str(e), status=422, type="invalid_request") from None
     return [Req("POST", "/v1/documents/texts", json={"texts": items[i:i + TEXT_BATCH], "tags": list(tags)},
                 idempotent=False) for i in range(0, len(items), TEXT_BATCH)]
 
 
 def collect_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """Files to upload: directories are walked recursively for supported types; a named file of another type, a
-    missing path, or two files with one name (the server keys uploads by file name) are refused before sending."""
-    out: list[Path] = []
-    for p in paths:
-        p = Path(p).expanduser()
-        if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES
-                              and not any(part.startswith(".") for part in f.relative_to(p).parts)))
-        elif p.is_file():
-            if p.suffix.lower() not in SUPPORTED_SUFFIXES:
-                raise ValidationError(f"{p}: unsupported file type {p.suffix or '(no extension)'}; supported: "
-                                      f"{', '.join(sorted(SUPPORTED_SUFFIXES))}", status=415,
-                                      type="unsupported_media_type")
-            out.append(p)
-        else:
-            raise ValidationError(f"{p}: no such file or directory", status=400, type="bad_request")
+    """Files to upload, by the one walker (service/walk.py); a named file of another type, a missing path, or two
+    files with one name (the server keys uploads by file name) are refused before sending."""
+    out, bad = expand(paths)
+    for p, reason in bad:
+        unsupported = p.exists()
+        raise ValidationError(f"{p}: {reason}", status=415 if unsupported else 400,
+                              type="unsupported_media_type" if unsupported else "bad_request")
     seen: dict[str, Path] = {}
     for f in out:
         if f.name in seen and seen[f.name].resolve() != f.resolve():
@@ -200,7 +176,7 @@ def collect_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
                                   "by file name, so one would replace the other; rename one", status=400,
                                   type="bad_request")
         seen[f.name] = f
-    return list(dict.fromkeys(out))
+    return out
 
 
 def upload_batches(paths: list[Path], files: Sequence[FileLike], tags: Sequence[str]) -> list[tuple[Req, int]]:
@@ -210,17 +186,14 @@ def upload_batches(paths: list[Path], files: Sequence[FileLike], tags: Sequence[
         opener = (lambda p=p: open(p, "rb"))
         opener.opens = True  # type: ignore[attr-defined]
         entries.append((p.name, opener, p.stat().st_size))
-    for i, f in enumerate(files):
-        if isinstance(f, tuple):
-            name, body = f
-        else:
-            name, body = os.path.basename(getattr(f, "name", "") or ""), f
-            if not name:
-                raise ValidationError(f"files[{i}]: a file object without a name; pass (name, file) instead",
-                                      status=422, type="invalid_request")
+    try:
+        named = named_files(files)
+    except InvalidInputError as bad:
+        raise ValidationError(str(bad), status=422, type="invalid_request") from None
+    for name, body in named:
         if isinstance(body, (bytes, bytearray)):
             data = bytes(body)
-            entries.append((name, (lambda d=data: d), len(data)))
+            entries.append((name, functools.partial(bytes, data), len(data)))
         else:
             start = body.tell() if hasattr(body, "tell") else 0
 
@@ -263,7 +236,8 @@ class SSEParser:
     """Incremental server-sent-events parser: feed lines, get (event, parsed JSON data) when an event ends."""
 
     def __init__(self) -> None:
-        self.event, self.data = "message", []
+        self.event: str = "message"
+        self.data: list[str] = []
 
     def feed(self, line: str) -> tuple[str, Any] | None:
         if line == "":
@@ -303,7 +277,7 @@ def ingest_plan(paths, texts, files, tags) -> list[tuple[Req, int]]:
         plan.append((r, len(text_list[i * TEXT_BATCH:(i + 1) * TEXT_BATCH])))
     if not plan:
         raise ValidationError("nothing to ingest: give paths, texts or files (a directory with no supported "
-                              f"files counts as nothing; supported: {', '.join(sorted(SUPPORTED_SUFFIXES))})",
+                              f"files counts as nothing; supported: {SUPPORTED_LIST})",
                               status=422, type="invalid_request")
     return plan
 

@@ -1,34 +1,54 @@
-"""`KnowledgeBase`: the Client's methods in-process, over bootstrap.build_services, for notebooks and scripts.
+"""`KnowledgeBase`: the Client's methods in-process, for notebooks and scripts: a thin shell over the application
+layer (kgfactory/service/knowledge.py), which owns every operation.
 
-Same arguments, same typed results and the same error classes as `Client`, without a server. It holds the data
-directory (Milvus Lite allows one process per directory), so it refuses to open one that `kgf serve` holds and
-names the server's URL to use with `Client` instead. Needs the `[server]` extra.
+Same arguments, same typed results and the same error classes as `Client`: a core error becomes the SDK error a
+server would have answered, through the API's own status table (service/status.py). It holds the data directory
+(Milvus Lite allows one process per directory), so it refuses to open one that `kgf serve` holds and names the
+server's URL to use with `Client` instead. Needs the `[server]` extra.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import re
-import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from ..errors import GraphStoreError, GraphUnavailableError
-from . import _base as B
-from .errors import KGFactoryError, NotAvailableError, NotFoundError, ValidationError
+from ..errors import KGFError
+from ..service import limits as L
+from .errors import APIError, KGFactoryError, error_for
 from .models import (AskResult, CypherResult, DeleteResult, DocumentDetail, DocumentInfo, EntityDetail,
-                     IngestProgress, IngestResult, Job, SearchResult, SparqlResult)
+                     IngestProgress, IngestResult, SearchResult, SparqlResult)
 
-MODES = ("vector", "graph", "hybrid")
+
+def sdk_error(e: KGFError) -> KGFactoryError:
+    """The SDK error for a core error: the class and status a server would have answered with."""
+    if isinstance(e, KGFactoryError):
+        return e
+    from ..service.status import status_of
+
+    status, kind = status_of(e)
+    return error_for(status, {"error": {"type": kind, "message": str(e)}})
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except KGFactoryError:
+        raise
+    except KGFError as e:
+        raise sdk_error(e) from e
 
 
 class KnowledgeBase:
     """A knowledge base opened in this process. Use as a context manager, or call close()."""
 
-    def __init__(self, services, tenant: str | None = None, own: bool = True):
+    def __init__(self, services: Any, tenant: str | None = None, own: bool = True):
+        from ..service.knowledge import KnowledgeService
+
+        self.service = KnowledgeService(services, tenant)
         self.services = services
-        self.tenant = tenant or services.settings.tenant
+        self.tenant = self.service.tenant
         self._own = own
 
     @classmethod
@@ -64,200 +84,75 @@ class KnowledgeBase:
     def __enter__(self) -> "KnowledgeBase":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self.close()
 
     # -- question answering -----------------------------------------------------------------------------
-    def _retrieve(self, question: str, mode: str, top_k: int, tags, doc_ids):
-        if not isinstance(question, str) or not question.strip() or len(question) > 2000:
-            raise ValidationError("question: 1-2000 characters", status=422, type="invalid_request")
-        if mode not in MODES:
-            raise ValidationError(f"mode {mode!r}: use one of {', '.join(MODES)}", status=422, type="invalid_request")
-        if not 1 <= int(top_k) <= 100:
-            raise ValidationError(f"top_k {top_k}: 1-100", status=422, type="invalid_request")
-        f: dict[str, Any] = {"tenant": self.tenant}
-        if tags:
-            f["tag"] = list(tags)
-        if doc_ids:
-            f["doc_id"] = list(doc_ids)
-        return self.services.retriever.search(question, mode=mode, top_k=int(top_k), filters=f)
+    def ask(self, question: str, *, mode: str = L.DEFAULT_MODE, top_k: int = L.DEFAULT_TOP_K,
+            tags: Sequence[str] | None = None, doc_ids: Sequence[str] | None = None) -> AskResult:
+        with _translated():
+            return self.service.ask(question, mode=mode, top_k=top_k, tags=tags, doc_ids=doc_ids)
 
-    @staticmethod
-    def _ask_result(ans, result) -> AskResult:
-        return AskResult(question=result.query, answer=ans.text, kind=ans.kind, citations=ans.citations,
-                         evidence=result.evidence, chunks=result.chunks, seeds=result.seeds,
-                         timings=ans.timings or result.timings, model=getattr(ans, "model", None),
-                         note=getattr(ans, "note", None), grounding=getattr(ans, "grounding", None))
+    def ask_stream(self, question: str, *, mode: str = L.DEFAULT_MODE, top_k: int = L.DEFAULT_TOP_K,
+                   tags: Sequence[str] | None = None, doc_ids: Sequence[str] | None = None) -> Iterator[str | AskResult]:
+        """Answer text pieces (str), then the final AskResult."""
+        with _translated():
+            stream = self.service.ask_stream(question, mode=mode, top_k=top_k, tags=tags, doc_ids=doc_ids)
+        return _stream(stream)
 
-    def ask(self, question: str, *, mode: str = "hybrid", top_k: int = 5, tags: Sequence[str] | None = None,
-            doc_ids: Sequence[str] | None = None) -> AskResult:
-        result = self._retrieve(question, mode, top_k, tags, doc_ids)
-        return self._ask_result(self.services.answerer.answer(result, tenant=self.tenant), result)
-
-    def ask_stream(self, question: str, *, mode: str = "hybrid", top_k: int = 5, tags: Sequence[str] | None = None,
-                   doc_ids: Sequence[str] | None = None) -> Iterator[str | AskResult]:
-        from ..types import Answer
-
-        result = self._retrieve(question, mode, top_k, tags, doc_ids)
-        stream = getattr(self.services.answerer, "stream", None)
-        if stream is None:
-            ans = self.services.answerer.answer(result, tenant=self.tenant)
-            yield ans.text
-            yield self._ask_result(ans, result)
-            return
-        for item in stream(result, tenant=self.tenant):
-            if isinstance(item, Answer):
-                yield self._ask_result(item, result)
-            elif item:
-                yield item
-
-    def search(self, question: str, *, mode: str = "hybrid", top_k: int = 5, tags: Sequence[str] | None = None,
-               doc_ids: Sequence[str] | None = None) -> SearchResult:
-        r = self._retrieve(question, mode, top_k, tags, doc_ids)
-        return SearchResult(question=r.query, mode=r.mode, chunks=r.chunks, seeds=r.seeds, evidence=r.evidence,
-                            timings=r.timings)
+    def search(self, question: str, *, mode: str = L.DEFAULT_MODE, top_k: int = L.DEFAULT_TOP_K,
+               tags: Sequence[str] | None = None, doc_ids: Sequence[str] | None = None) -> SearchResult:
+        with _translated():
+            return self.service.search(question, mode=mode, top_k=top_k, tags=tags, doc_ids=doc_ids)
 
     # -- documents and ingest ---------------------------------------------------------------------------
     def ingest(self, paths: Any = None, *, texts: Any = None, files: Any = None, tags: Sequence[str] | str = (),
                wait: bool = True, progress: Callable[[IngestProgress], None] | None = None,
                poll_interval: float = 0.5, timeout: float | None = None) -> IngestResult:
         """As Client.ingest. Files are read in place; texts and file objects are first written under
-        `<data_dir>/uploads/<tenant>/` (as the server does). In-process ingest is synchronous: `wait` is ignored."""
-        plan_paths = B.collect_paths([paths] if isinstance(paths, (str, os.PathLike)) else (paths or []))
-        tags = [tags] if isinstance(tags, str) else list(tags or [])
-        staged = self._stage(texts, files)
-        todo = [str(p) for p in plan_paths] + [str(p) for p in staged]
-        if not todo:
-            B.ingest_plan(None, None, None, tags)  # raises the same "nothing to ingest" error as the client
-        done = 0
-
-        def tick(event: str, n: int) -> None:
-            nonlocal done
-            if event == "document":
-                done += n
-                if progress is not None:
-                    progress(IngestProgress(documents_processed=done, files_total=len(todo), jobs_done=0, jobs_total=1))
-
-        t = time.strftime("%Y-%m-%dT%H:%M:%S")
-        run = self.services.pipeline.ingest(todo, tenant=self.tenant, tags=tags, progress=tick)
-        job = Job(id=run.id, tenant=self.tenant, state="succeeded", files=todo, tags=tags, created_at=t,
-                  progress={"files": len(todo), "documents_processed": done},
-                  errors=[{"file": e.source, "reason": e.reason} for e in run.errors],
-                  run={"id": run.id, "documents_added": run.documents_added,
-                       "documents_replaced": run.documents_replaced, "documents_unchanged": run.documents_unchanged,
-                       "chunks": run.chunks, "entities": run.entities, "relations": run.relations,
-                       "timings": run.timings})
-        if progress is not None:
-            progress(IngestProgress(documents_processed=done, files_total=len(todo), jobs_done=1, jobs_total=1))
-        return IngestResult.of([job])
-
-    def _stage(self, texts: Any, files: Any) -> list[Path]:
-        dest = self.services.settings.data_dir / "uploads" / self.tenant
-        out: list[Path] = []
-        if texts:
-            for req in B.texts_batches([texts] if isinstance(texts, (str, dict)) else texts, []):
-                for t in req.json["texts"]:
-                    slug = re.sub(r"[^A-Za-z0-9]+", "-", t["title"]).strip("-")[:60] or "text"
-                    p = dest / f"{slug}-{hashlib.sha256(t['title'].encode()).hexdigest()[:10]}.json"
-                    rec = {"title": t["title"], "text": t["text"], **{k: v for k, v in (t.get("metadata") or {}).items()
-                                                                      if k not in ("title", "text")}}
-                    dest.mkdir(parents=True, exist_ok=True)
-                    p.write_text(json.dumps(rec, ensure_ascii=False), encoding="utf-8")
-                    out.append(p)
-        for req, _ in B.upload_batches([], list(files or []), []):
-            parts, opened = req.files()
-            try:
-                for _, (name, body) in parts:
-                    data = body if isinstance(body, bytes) else body.read()
-                    dest.mkdir(parents=True, exist_ok=True)
-                    (dest / os.path.basename(name)).write_bytes(data)
-                    out.append(dest / os.path.basename(name))
-            finally:
-                for f in opened:
-                    f.close()
-        return out
-
-    def _own_document(self, doc_id: str) -> dict:
-        doc = self.services.graph.get_document(doc_id) if doc_id and len(doc_id) <= 200 else None
-        if doc is None or doc.get("tenant") != self.tenant:
-            raise NotFoundError(f"no document {doc_id!r} (see documents())")
-        return doc
+        `<data_dir>/uploads/<tenant>/` (as the server does). In-process ingest is synchronous: `wait`,
+        `poll_interval` and `timeout` are accepted for parity with Client and ignored."""
+        with _translated():
+            return self.service.ingest(paths, texts=texts, files=files, tags=tags, progress=progress)
 
     def documents(self, status: str | None = None) -> list[DocumentInfo]:
-        if status is not None and status not in ("complete", "pending", "deleting"):
-            raise ValidationError(f"status {status!r}: use complete, pending or deleting", status=422,
-                                  type="bad_request")
-        return [DocumentInfo.model_validate(d) for d in self.services.graph.list_documents(tenant=self.tenant,
-                                                                                            status=status)]
+        with _translated():
+            return self.service.documents(status)
 
     def document(self, doc_id: str) -> DocumentDetail:
-        from ..graph.document_view import document_detail
-
-        return DocumentDetail.model_validate(document_detail(self.services.graph, self._own_document(doc_id)))
+        with _translated():
+            return self.service.document(doc_id)
 
     def delete(self, doc_id: str) -> DeleteResult:
-        from ..api.uploads import remove_copy
-
-        doc = self._own_document(doc_id)
-        rep = self.services.pipeline.delete(doc_id)
-        if rep.found:
-            remove_copy(self.services.settings.data_dir, doc, self.services.graph)  # a staged text or file goes too
-        return DeleteResult(id=doc_id, deleted=rep.found, chunks=rep.chunks, orphaned_entities_removed=rep.entities)
+        with _translated():
+            return self.service.delete(doc_id)
 
     # -- analysts ---------------------------------------------------------------------------------------
     def cypher(self, query: str, params: dict[str, Any] | None = None, *, timeout_ms: int | None = None,
                max_rows: int | None = None) -> CypherResult:
-        from ..bootstrap import build_cypher_views
-        from ..errors import CypherRefusedError
-        from ..graph import cypher_guard
-
-        svc, s = self.services, self.services.settings
-        try:
-            cypher_guard.check(query, max_chars=s.cypher_max_chars, max_depth=s.cypher_max_depth)
-        except CypherRefusedError as e:
-            raise ValidationError(str(e), status=400, type=e.kind) from e
-        views = svc.cypher_views if svc.cypher_views is not None else build_cypher_views(svc)
-        if views is None:
-            raise NotAvailableError("analyst Cypher needs the FalkorDB graph backend", status=501,
-                                    type="not_implemented")
-        timeout = min(timeout_ms or s.cypher_timeout_ms, s.cypher_timeout_ms)
-        cap = min(max_rows or s.cypher_max_rows, s.cypher_max_rows)
-        t = time.perf_counter()
-        try:
-            cols, rows, truncated = views.run(query, params or {}, self.tenant, timeout, cap)
-        except GraphStoreError as e:
-            if isinstance(e, GraphUnavailableError) or "could not build" in str(e):
-                raise  # the engine's fault, not the query's: as for every other call of the local client
-            timed_out = "timed out" in str(e)
-            raise ValidationError(f"Cypher {'timed out' if timed_out else 'failed'}: {e}",
-                                  status=408 if timed_out else 400, type="timeout" if timed_out else "bad_query") from e
-        return CypherResult(columns=cols, rows=rows, row_count=len(rows), truncated=truncated, tenant=self.tenant,
-                            elapsed_ms=round((time.perf_counter() - t) * 1000, 3))
+        with _translated():
+            return self.service.cypher(query, params, timeout_ms=timeout_ms, max_rows=max_rows)
 
     def sparql(self, query: str) -> SparqlResult:
-        rdf = getattr(self.services, "rdf", None)
-        if rdf is None:
-            raise NotAvailableError("SPARQL is not available: the RDF layer is not configured in this build",
-                                    status=501, type="not_implemented")
-        result = rdf.query(query, tenant=self.tenant)
-        if result.kind in ("construct", "describe"):
-            content, _ = result.serialize("turtle")
-            return SparqlResult(kind="graph", graph=content if isinstance(content, str) else content.decode())
-        content, _ = result.serialize("json")
-        return SparqlResult.from_json(json.loads(content))
+        with _translated():
+            return self.service.sparql(query)
 
     def ontology(self) -> dict[str, Any]:
-        return self.services.ontology.model_dump(mode="json")
+        with _translated():
+            return self.service.ontology()
 
-    def entity(self, entity_id: str, *, limit: int = 50) -> EntityDetail:
-        graph = self.services.graph
-        row = graph.entity(entity_id, self.tenant)
-        if row is None:
-            raise NotFoundError(f"no entity {entity_id!r} (entity ids appear in ask()/search() seeds and "
-                                "document())")
-        return EntityDetail.model_validate({**row, "neighbours": graph.entity_neighbours(entity_id, self.tenant, limit),
-                                            "mentions": graph.entity_mentions(entity_id, self.tenant, limit)})
+    def entity(self, entity_id: str, *, limit: int = L.ENTITY_NEIGHBOURS_DEFAULT) -> EntityDetail:
+        with _translated():
+            return self.service.entity(entity_id, limit=limit)
 
     def graph_schema(self) -> dict[str, Any]:
-        labels, rels = self.services.graph.schema_counts(self.tenant)
-        return {"tenant": self.tenant, "labels": labels, "relationship_types": rels}
+        with _translated():
+            return self.service.graph_schema().model_dump()
+
+
+def _stream(items: Iterator[str | AskResult]) -> Iterator[str | AskResult]:
+    with _translated():
+        yield from items
+
+
+__all__ = ["KnowledgeBase", "sdk_error", "APIError"]

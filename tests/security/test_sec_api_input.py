@@ -226,7 +226,7 @@ def test_delete_removes_the_uploaded_copy(api):
 
 
 def test_upload_folder_cannot_leave_the_data_dir(api):
-    from kgfactory.api.uploads import remove_copy, tenant_dir
+    from kgfactory.service.uploads import remove_copy, tenant_dir
     from kgfactory.errors import ConfigError
 
     data_dir = api["svc"].settings.data_dir

@@ -9,18 +9,19 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Iterator
+from typing import Any, Iterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from ...types import Answer
-from .. import answering
+from ...service.asking import REJECTED_NOTICE, grounding_detail
+from ...service.limits import MAX_QUESTION_CHARS
+from ...service.results import AskResult
 from ..auth import Reader
+from ..deps import ReaderKB, audited
 from ..errors import ApiError
 from ..keys import Principal
 from ..schemas import ChatRequest
-from ..state import audit, get_state
 
 router = APIRouter(tags=["OpenAI-compatible"])
 MODELS = {"kgfactory": "hybrid", "kgfactory-hybrid": "hybrid", "kgfactory-vector": "vector", "kgfactory-graph": "graph"}
@@ -45,48 +46,43 @@ def _question(req: ChatRequest) -> str:
     raise ApiError(400, "messages hold no user message with text: the last user message is the question")
 
 
-def _sources(ans: Answer) -> str:
+def _sources(ans: AskResult) -> str:
     if not ans.citations:
         return ""
     lines = [f"[{n}] {c.title} ({c.source}, chars {c.start}-{c.end})" for n, c in enumerate(ans.citations, 1)]
     return "\n\nSources:\n" + "\n".join(lines)
 
 
-def _grounding(ans: Answer) -> dict | None:
-    g = getattr(ans, "grounding", None)
-    return g.model_dump(mode="json") if g is not None else None
+def _grounding(ans: AskResult) -> dict | None:
+    return ans.grounding.model_dump(mode="json") if ans.grounding is not None else None
 
 
-def _usage(ans: Answer) -> dict:
-    u = getattr(ans, "usage", None) or {}
+def _usage(ans: AskResult) -> dict:
+    u = ans.usage or {}
     return {"prompt_tokens": u.get("prompt_tokens", 0), "completion_tokens": u.get("completion_tokens", 0),
             "total_tokens": u.get("total_tokens", u.get("prompt_tokens", 0) + u.get("completion_tokens", 0))}
 
 
 @router.post("/v1/chat/completions")
-def chat_completions(req: ChatRequest, request: Request, p: Principal = Reader):
+def chat_completions(req: ChatRequest, request: Request, kb: ReaderKB) -> Any:
     """Answer the last user message from the knowledge base, OpenAI chat-completions style (`stream` supported)."""
-    st = get_state(request)
     if req.model not in MODELS:
         raise ApiError(404, f"model {req.model!r} does not exist; GET /v1/models lists {', '.join(MODELS)}",
                        "model_not_found")
     question = _question(req)
     cid, created = "chatcmpl-" + uuid.uuid4().hex[:24], int(time.time())
-    try:
-        result = answering.retrieve(st, p, question[:2000], MODELS[req.model], req.top_k, None)
+    args: dict[str, Any] = {"mode": MODELS[req.model], "top_k": req.top_k}
+    with audited(request, "chat", question[:200]) as a:
         if not req.stream:
-            ans = answering.answer(st, result, p.tenant)
-    except Exception as e:
-        audit(request, p, "chat", "error", target=question[:200], detail={"error": str(e)[:300]})
-        raise
-    if not req.stream:
-        audit(request, p, "chat", "ok", target=question[:200],
-              detail={"model": req.model, "kind": ans.kind, **answering.grounding_detail(ans)})
-        return {"id": cid, "object": "chat.completion", "created": created, "model": req.model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": ans.text + _sources(ans)},
-                             "finish_reason": "stop"}],
-                "usage": _usage(ans), "citations": [c.model_dump(mode="json") for c in ans.citations],
-                "answer_kind": ans.kind, "grounding": _grounding(ans)}
+            ans = kb.ask(question[:MAX_QUESTION_CHARS], **args)
+            a.detail(model=req.model, kind=ans.kind, **grounding_detail(ans))
+            return {"id": cid, "object": "chat.completion", "created": created, "model": req.model,
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": ans.answer + _sources(ans)},
+                                 "finish_reason": "stop"}],
+                    "usage": _usage(ans), "citations": [c.model_dump(mode="json") for c in ans.citations],
+                    "answer_kind": ans.kind, "grounding": _grounding(ans)}
+        a.defer()  # the stream records its own outcome when it ends
+        stream = kb.ask_stream(question[:MAX_QUESTION_CHARS], **args)
 
     def chunk(delta: dict, finish: str | None = None, **extra) -> str:
         body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": req.model,
@@ -95,26 +91,26 @@ def chat_completions(req: ChatRequest, request: Request, p: Principal = Reader):
 
     def events() -> Iterator[str]:
         yield chunk({"role": "assistant", "content": ""})
-        outcome, grounding, sent = "ok", {}, False
-        try:
-            for item in answering.stream(st, result, p.tenant):
-                if isinstance(item, Answer):
-                    grounding = answering.grounding_detail(item)
-                    if grounding.get("grounded") is False and sent:  # withdraw the streamed text, visibly
-                        yield chunk({"content": f"\n\n[{answering.REJECTED_NOTICE}]\n\n{item.text}"})
-                    if item.citations:
-                        yield chunk({"content": _sources(item)})
-                    yield chunk({}, "stop", usage=_usage(item), answer_kind=item.kind, grounding=_grounding(item),
-                                citations=[c.model_dump(mode="json") for c in item.citations])
-                elif item:
-                    sent = True
-                    yield chunk({"content": item})
-        except Exception as e:
-            outcome = "error"
-            yield f"data: {json.dumps({'error': {'message': str(e), 'type': type(e).__name__}})}\n\n"
-        finally:
-            audit(request, p, "chat", outcome, target=question[:200],
-                  detail={"model": req.model, "stream": True, **grounding})
+        sent = False
+        with audited(request, "chat", question[:200]) as a:
+            a.detail(model=req.model, stream=True)
+            try:
+                for item in stream:
+                    if isinstance(item, AskResult):
+                        grounding = grounding_detail(item)
+                        a.detail(**grounding)
+                        if grounding.get("grounded") is False and sent:  # withdraw the streamed text, visibly
+                            yield chunk({"content": f"\n\n[{REJECTED_NOTICE}]\n\n{item.answer}"})
+                        if item.citations:
+                            yield chunk({"content": _sources(item)})
+                        yield chunk({}, "stop", usage=_usage(item), answer_kind=item.kind, grounding=_grounding(item),
+                                    citations=[c.model_dump(mode="json") for c in item.citations])
+                    elif item:
+                        sent = True
+                        yield chunk({"content": item})
+            except Exception as e:
+                a.fail(e)
+                yield f"data: {json.dumps({'error': {'message': str(e), 'type': type(e).__name__}})}\n\n"
         yield "data: [DONE]\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

@@ -2,81 +2,66 @@
 from __future__ import annotations
 
 import json
-from typing import Iterator
+from typing import Any, Iterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from ...types import Answer
-from .. import answering
-from ..auth import Reader
-from ..keys import Principal
-from ..schemas import QueryRequest, QueryResponse
-from ..state import audit, get_state
+from ...service.asking import REJECTED_NOTICE, AnswerStream, grounding_detail
+from ...service.results import AskResult
+from ..deps import ReaderKB, audited
+from ..errors import _status
+from ..schemas import QueryRequest
 
 router = APIRouter(tags=["question answering"])
 
 
-def _body(ans: Answer, result) -> dict:
-    return {"question": result.query, "answer": ans.text, "kind": ans.kind,
-            "citations": [c.model_dump(mode="json") for c in ans.citations],
-            "evidence": [e.model_dump(mode="json") for e in result.evidence],
-            "chunks": [c.model_dump(mode="json") for c in result.chunks],
-            "seeds": [s.model_dump(mode="json") for s in result.seeds],
-            "timings": ans.timings or result.timings, "model": getattr(ans, "model", None),
-            "note": getattr(ans, "note", None),
-            "grounding": g.model_dump(mode="json") if (g := getattr(ans, "grounding", None)) else None}
-
-
-def _sse(event: str, data) -> str:
+def _sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
 
 
-@router.post("/v1/query", response_model=QueryResponse,
+def narrowing(req: Any) -> dict[str, Any]:
+    """The request's mode, top_k and filters as the layer's keyword arguments."""
+    f = req.filters
+    return {"mode": req.mode, "top_k": req.top_k, "tags": f.tag if f else None, "doc_ids": f.doc_id if f else None}
+
+
+@router.post("/v1/query", response_model=AskResult,
              responses={200: {"content": {"text/event-stream": {}},
                               "description": "JSON, or with stream=true server-sent events: `retrieval` (the chunks), "
                                              "`token` (answer text pieces), `rejected` (the groundedness gate withdrew the "
                                              "generated text streamed so far), `answer` (the full answer body), `done`."}})
-def query(req: QueryRequest, request: Request, p: Principal = Reader):
+def query(req: QueryRequest, request: Request, kb: ReaderKB) -> Any:
     """Answer a question from the caller's tenant's documents: answer, citations, graph evidence, timings."""
-    st = get_state(request)
-    filters = req.filters.model_dump(exclude_none=True) if req.filters else None
-    try:
-        result = answering.retrieve(st, p, req.question, req.mode, req.top_k, filters)
+    target = req.question[:200]
+    with audited(request, "query", target) as a:
         if not req.stream:
-            ans = answering.answer(st, result, p.tenant)
-    except Exception as e:
-        audit(request, p, "query", "error", target=req.question[:200], detail={"error": str(e)[:300]})
-        raise
-    if not req.stream:
-        audit(request, p, "query", "ok", target=req.question[:200],
-              detail={"mode": req.mode, "kind": ans.kind, "chunks": len(result.chunks),
-                      **answering.grounding_detail(ans)})
-        return _body(ans, result)
+            res = kb.ask(req.question, **narrowing(req))
+            a.detail(mode=req.mode, kind=res.kind, chunks=len(res.chunks), **grounding_detail(res))
+            return res
+        a.defer()  # the stream records its own outcome when it ends
+        stream = kb.ask_stream(req.question, **narrowing(req))
+    return StreamingResponse(_events(request, req, target, stream), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache"})
 
-    def events() -> Iterator[str]:
-        yield _sse("retrieval", {"chunks": [c.model_dump(mode="json") for c in result.chunks],
-                                 "timings": result.timings})
-        outcome, grounding = "ok", {}
+
+def _events(request: Request, req: QueryRequest, target: str, stream: AnswerStream) -> Iterator[str]:
+    yield _sse("retrieval", {"chunks": [c.model_dump(mode="json") for c in stream.retrieval.chunks],
+                             "timings": stream.retrieval.timings})
+    with audited(request, "query", target) as a:
+        a.detail(mode=req.mode, stream=True)
         try:
-            for item in answering.stream(st, result, p.tenant):
-                if isinstance(item, Answer):
-                    grounding = answering.grounding_detail(item)
+            for item in stream:
+                if isinstance(item, AskResult):
+                    grounding = grounding_detail(item)
+                    a.detail(**grounding)
                     if grounding.get("grounded") is False:  # the tokens sent are withdrawn: say so first
-                        yield _sse("rejected", {"reasons": grounding["grounding_reasons"],
-                                                "message": answering.REJECTED_NOTICE})
-                    yield _sse("answer", _body(item, result))
+                        yield _sse("rejected", {"reasons": grounding["grounding_reasons"], "message": REJECTED_NOTICE})
+                    yield _sse("answer", item.model_dump(mode="json"))
                 else:
                     yield _sse("token", {"text": item})
         except Exception as e:  # the status line is gone: report the error as an event
-            outcome = "error"
-            from ..errors import _status
-
+            a.fail(e)
             status, kind = _status(e)
             yield _sse("error", {"type": kind, "status": status, "message": str(e)})
-        finally:
-            audit(request, p, "query", outcome, target=req.question[:200],
-                  detail={"mode": req.mode, "stream": True, **grounding})
-        yield _sse("done", {})
-
-    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    yield _sse("done", {})

@@ -13,11 +13,9 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from ...errors import SparqlRefusedError
-from ..auth import Analyst
+from ...service.knowledge import KnowledgeService
+from ..deps import AnalystKB, audited
 from ..errors import ApiError
-from ..keys import Principal
-from ..state import audit, get_state
 
 router = APIRouter(tags=["analysts"])
 
@@ -53,7 +51,7 @@ def choose_format(kind: str, accept: str, fmt_param: str | None) -> str:
     table = GRAPH_TYPES if graph_kind else RESULT_TYPES
     if fmt_param:
         fmt = FORMAT_PARAM.get(fmt_param.lower()) or table.get(fmt_param.lower())
-        if fmt in table.values():
+        if fmt is not None and fmt in table.values():
             return fmt
         # SPARQLWrapper always sends format=json/xml; for a graph result fall through to Accept
     for media, q in _accepts(accept):
@@ -92,40 +90,30 @@ async def _params(request: Request) -> tuple[str | None, dict[str, list[str]]]:
     return (q[0] if q else None), params
 
 
-async def _sparql(request: Request, p: Principal):
-    st = get_state(request)
+async def _sparql(request: Request, kb: KnowledgeService) -> Response:
     query, params = await _params(request)
     if not query or not query.strip():
         raise ApiError(400, "no SPARQL query: pass `query` (GET parameter or urlencoded POST) or POST "
                             "application/sparql-query")
     if params.get("default-graph-uri") or params.get("named-graph-uri"):
         raise ApiError(400, "default-graph-uri/named-graph-uri are not accepted: the dataset is your tenant's graph")
-    rdf = getattr(st.services, "rdf", None)
-    if rdf is None:
-        raise ApiError(501, "SPARQL is not available: the RDF layer is not configured in this build", "not_implemented")
     from fastapi.concurrency import run_in_threadpool
 
-    try:
-        result = await run_in_threadpool(rdf.query, query, tenant=p.tenant)
-        fmt = choose_format(result.kind, request.headers.get("accept", ""), (params.get("format") or [None])[0])
-        out = result.serialize(fmt)
-    except Exception as e:
-        refused = isinstance(e, SparqlRefusedError) or "update" in str(e).lower()
-        audit(request, p, "sparql", "refused" if refused else "error", target=query[:500],
-              detail={"error": str(e)[:300]})
-        raise
-    content, media = (out if isinstance(out, tuple) else (getattr(out, "content"), getattr(out, "media_type")))
-    audit(request, p, "sparql", "ok", target=query[:500], detail={"kind": result.kind, "format": fmt})
+    with audited(request, "sparql", query[:500]) as a:
+        result = await run_in_threadpool(kb.sparql_query, query)
+        fmt = choose_format(result.kind, request.headers.get("accept", ""), next(iter(params.get("format") or []), None))
+        content, media = result.serialize(fmt)
+        a.detail(kind=result.kind, format=fmt)
     return Response(content, media_type=media)
 
 
 @router.get("/sparql", responses={200: {"content": {m: {} for m in [*RESULT_TYPES, *GRAPH_TYPES]}}})
-async def sparql_get(request: Request, query: str | None = None, p: Principal = Analyst):
+async def sparql_get(request: Request, kb: AnalystKB, query: str | None = None) -> Response:
     """SPARQL 1.1 Protocol query via GET (`?query=`)."""
-    return await _sparql(request, p)
+    return await _sparql(request, kb)
 
 
 @router.post("/sparql", responses={200: {"content": {m: {} for m in [*RESULT_TYPES, *GRAPH_TYPES]}}})
-async def sparql_post(request: Request, p: Principal = Analyst):
+async def sparql_post(request: Request, kb: AnalystKB) -> Response:
     """SPARQL 1.1 Protocol query via POST: urlencoded `query=` or an application/sparql-query body."""
-    return await _sparql(request, p)
+    return await _sparql(request, kb)

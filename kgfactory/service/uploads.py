@@ -29,7 +29,9 @@ def tenant_dir(data_dir: Path, tenant: str) -> Path:
 
 def source_file(doc: dict[str, Any]) -> str:
     """The file a document was read from: its `path` fact, else its source without a '#record' suffix."""
-    meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+    meta = doc.get("metadata")
+    if not isinstance(meta, dict):
+        meta = {}
     return str(meta.get("path") or (doc.get("source") or "").split("#", 1)[0])
 
 

@@ -1,0 +1,125 @@
+"""Analysts' reads for one tenant: read-only Cypher on the tenant's view, SPARQL on its named graph, entities,
+the graph schema and the ontology.
+
+Cypher never runs on the shared graph: graph/cypher_guard.py refuses write clauses, LOAD CSV, non-read
+procedures and text too long or deep for the parser; the rest runs read-only on a copy of the graph holding only
+the caller's tenant (graph/falkordb_views.py), with a timeout and a row cap, so `MATCH (n) RETURN count(n)` counts
+the caller's nodes only.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from ..errors import CypherQueryError, CypherTimeout, GraphStoreError, GraphUnavailableError, InvalidInputError
+from ..errors import NotFoundError, ViewBuildError
+from . import limits as L
+from .results import CypherResult, EntityDetail, GraphSchema, SparqlResult
+from .status import NotAvailableError
+
+
+def _typed(e: GraphStoreError) -> GraphStoreError:
+    """BRIDGE until the views adapter raises the typed errors itself (the `ports` helper's change): an untyped
+    GraphStoreError from views.run() is given its class here, in this one place. Delete with the adapter change."""
+    if isinstance(e, (CypherQueryError, GraphUnavailableError)):
+        return e
+    msg = str(e)
+    if "could not build" in msg:
+        return ViewBuildError(msg)
+    cls = CypherTimeout if "timed out" in msg else CypherQueryError
+    return cls(f"Cypher {'timed out' if cls is CypherTimeout else 'failed'}: {msg}")
+
+
+class Analyst:
+    """Mixin of KnowledgeService: needs `services` and `tenant`."""
+
+    services: Any
+    tenant: str
+
+    def cypher(self, query: str, params: dict[str, Any] | None = None, *, timeout_ms: int | None = None,
+               max_rows: int | None = None) -> CypherResult:
+        """Rows of a read-only query over this tenant's view. Refused: CypherRefusedError; failed in the engine:
+        CypherQueryError; past the timeout: CypherTimeout; view not buildable: ViewBuildError."""
+        from ..graph import cypher_guard
+
+        s = self.services.settings
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidInputError("query: give the Cypher text")
+        if params is not None and not isinstance(params, dict):
+            raise InvalidInputError("params: a mapping of parameter names to values")
+        for name, v in (("timeout_ms", timeout_ms), ("max_rows", max_rows)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise InvalidInputError(f"{name} {v!r}: a whole number of at least 1")
+        cypher_guard.check(query, max_chars=s.cypher_max_chars, max_depth=s.cypher_max_depth)
+        views = self._views()
+        timeout = min(timeout_ms or s.cypher_timeout_ms, s.cypher_timeout_ms)
+        cap = min(max_rows or s.cypher_max_rows, s.cypher_max_rows)
+        t = time.perf_counter()
+        try:
+            cols, rows, truncated = views.run(query, params or {}, self.tenant, timeout, cap)
+        except GraphStoreError as e:
+            typed = _typed(e)
+            if typed is e:
+                raise
+            raise typed from e
+        return CypherResult(columns=cols, rows=rows, row_count=len(rows), truncated=truncated, tenant=self.tenant,
+                            elapsed_ms=round((time.perf_counter() - t) * 1000, 3))
+
+    def _views(self) -> Any:
+        svc = self.services
+        if svc.cypher_views is None:
+            from ..bootstrap import build_cypher_views
+
+            build_cypher_views(svc)
+        if svc.cypher_views is None:
+            raise NotAvailableError("analyst Cypher needs the FalkorDB graph backend")
+        return svc.cypher_views
+
+    def sparql_query(self, query: str) -> Any:
+        """The RDF view's result for this tenant's named graph (`kind`, `serialize(format)`): the SPARQL protocol
+        endpoint serializes it as the client asks. Updates, syntax errors and timeouts raise SparqlError."""
+        rdf = getattr(self.services, "rdf", None)
+        if rdf is None:
+            raise NotAvailableError("SPARQL is not available: the RDF layer is not configured in this build")
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidInputError("no SPARQL query")
+        return rdf.query(query, tenant=self.tenant)
+
+    def sparql(self, query: str) -> SparqlResult:
+        """SELECT/ASK as SPARQL JSON bindings; CONSTRUCT/DESCRIBE as Turtle."""
+        result = self.sparql_query(query)
+        if result.kind in ("construct", "describe"):
+            content, _ = result.serialize("turtle")
+            return SparqlResult(kind="graph", graph=content if isinstance(content, str) else content.decode())
+        content, _ = result.serialize("json")
+        return SparqlResult.from_json(json.loads(content))
+
+    def ontology(self) -> dict[str, Any]:
+        """The OWL ontology the graph is typed by: classes, object and datatype properties, individuals."""
+        return self.services.ontology.model_dump(mode="json")
+
+    def entity(self, entity_id: str, *, limit: int = L.ENTITY_NEIGHBOURS_DEFAULT) -> EntityDetail:
+        """An entity of this tenant with its neighbours (typed edges and co-occurrence) and the chunks that
+        mention it; another tenant's entity is NotFoundError, as a missing one."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= L.ENTITY_NEIGHBOURS_MAX:
+            raise InvalidInputError(f"limit {limit!r}: 1-{L.ENTITY_NEIGHBOURS_MAX}")
+        graph = self.services.graph
+        ok = isinstance(entity_id, str) and 0 < len(entity_id) <= L.MAX_ID_CHARS
+        row = graph.entity(entity_id, self.tenant) if ok else None
+        if row is None:
+            raise NotFoundError(f"no entity {entity_id!r} (entity ids appear in ask/search seeds and in documents)")
+        return EntityDetail.model_validate({**_as_dict(row),
+                                            "neighbours": graph.entity_neighbours(entity_id, self.tenant, limit),
+                                            "mentions": graph.entity_mentions(entity_id, self.tenant, limit)})
+
+    def graph_schema(self) -> GraphSchema:
+        """Node labels and relationship types in this tenant's graph, with counts."""
+        labels, rels = self.services.graph.schema_counts(self.tenant)
+        return GraphSchema(tenant=self.tenant, labels=labels, relationship_types=rels)
+
+
+def _as_dict(row: Any) -> dict[str, Any]:
+    from .documents import _row_dict
+
+    return _row_dict(row)

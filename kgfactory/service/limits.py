@@ -1,0 +1,31 @@
+"""The one table of limits, choices and suffixes that the API schemas, the SDK, the CLI and the parsers check.
+
+Plain constants (no imports) so the SDK's light install can read them.
+"""
+from __future__ import annotations
+
+# questions and retrieval
+MAX_QUESTION_CHARS = 2000
+MODES = ("vector", "graph", "hybrid")
+DEFAULT_MODE = "hybrid"
+MIN_TOP_K, MAX_TOP_K, DEFAULT_TOP_K = 1, 100, 5
+MAX_FILTER_TAGS = 50
+MAX_FILTER_DOC_IDS = 500
+
+# ids, tags and texts
+MAX_ID_CHARS = 200
+MAX_TAG_CHARS = 100
+MAX_TAGS = 20
+MAX_TITLE_CHARS = 300
+MAX_TEXTS_PER_REQUEST = 1000
+
+# documents and entities
+DOCUMENT_STATUSES = ("complete", "pending", "deleting")
+ENTITY_NEIGHBOURS_DEFAULT, ENTITY_NEIGHBOURS_MAX = 50, 500
+
+# analyst Cypher (the request schema's own caps; the settings cap each call further)
+MAX_CYPHER_CHARS = 20000
+
+# files the parsers read; a directory walk takes only these
+SUPPORTED_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".json", ".jsonl"})
+SUPPORTED_LIST = ", ".join(sorted(SUPPORTED_SUFFIXES))
