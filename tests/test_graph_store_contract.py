@@ -67,10 +67,10 @@ class TestGraphStoreContract:
 
     def test_document_lifecycle_status(self, graph):
         graph.begin_documents([_doc("d1")])
-        assert graph.get_document("d1")["status"] == "pending"
+        assert graph.get_document("d1").status == "pending"
         graph.complete_documents([{"id": "d1", "chunks": 0, "entities": 0, "run_id": "r"}])
         d = graph.get_document("d1")
-        assert d["status"] == "complete" and d["metadata"] == {"k": [1, 2]}
+        assert d.status == "complete" and d.metadata == {"k": [1, 2]}
         assert graph.get_document("nope") is None
 
     def test_chunks_hang_off_their_document_in_order(self, graph):
@@ -117,31 +117,31 @@ class TestGraphStoreContract:
         graph.write_chunks(_chunks("d4", 1))
 
         def key(rows, *fields):
-            return sorted(tuple(str(r.get(f)) for f in fields) for r in rows)
+            return sorted(tuple(str(getattr(r, f)) for f in fields) for r in rows)
 
-        chunks = [r for r in graph.export_chunks() if r["doc_id"] in ("d2", "d4")]
+        chunks = [r for r in graph.export_chunks() if r.doc_id in ("d2", "d4")]
         assert key(graph.export_chunks_of_documents(["d2", "d4", "nope"]), "id", "doc_id", "tenant") == \
             key(chunks, "id", "doc_id", "tenant") and len(chunks) == 3
         cids = ["d2_c0", "d2_c1", "d1_c0"]
         assert key(graph.export_mentions_of_chunks(cids), "chunk_id", "entity_id", "count") == \
-            key([m for m in graph.export_mentions() if m["chunk_id"] in cids], "chunk_id", "entity_id", "count")
+            key([m for m in graph.export_mentions() if m.chunk_id in cids], "chunk_id", "entity_id", "count")
         ents = graph.export_entities_by_id(["pb", "cx", "gone"])
         assert key(ents, "id", "name", "label") == \
-            key([e for e in graph.export_entities() if e["id"] in ("pb", "cx")], "id", "name", "label")
-        want = [e for e in graph.export_entity_edges() if {e["source_id"], e["target_id"]} & {"pb", "pc"}]
+            key([e for e in graph.export_entities() if e.id in ("pb", "cx")], "id", "name", "label")
+        want = [e for e in graph.export_entity_edges() if {e.source_id, e.target_id} & {"pb", "pc"}]
         got = graph.export_edges_of_entities(["pb", "pc"])
         assert len(got) == len(want) == 3  # pa-pb, pb-pc (both ends asked for: once), pc-cx
         assert key(got, "source_id", "target_id", "type", "weight") == key(want, "source_id", "target_id", "type", "weight")
 
     def test_documents_by_source_and_tenant(self, graph):
         graph.begin_documents([_doc("d1", "/same"), _doc("d2", "/same", tenant="other")])
-        assert [d["id"] for d in graph.documents_by_source("/same", "default")] == ["d1"]
-        assert [d["id"] for d in graph.list_documents(tenant="other")] == ["d2"]
-        assert [d["id"] for d in graph.list_documents(status="pending")] == ["d1", "d2"]
+        assert [d.id for d in graph.documents_by_source("/same", "default")] == ["d1"]
+        assert [d.id for d in graph.list_documents(tenant="other")] == ["d2"]
+        assert [d.id for d in graph.list_documents(status="pending")] == ["d1", "d2"]
 
     def test_runs_are_recorded(self, graph):
         graph.record_run(IngestRun(id="run1", documents_added=3))
-        assert graph.list_runs()[0]["documents_added"] == 3
+        assert graph.list_runs()[0].documents_added == 3
 
     def test_read_only_query_refuses_writes(self, graph):
         for q in ("CREATE (n:X)", "MATCH (n) DETACH DELETE n", "MATCH (n) SET n.x = 1", "merge (n:X {id:1})"):
@@ -152,6 +152,112 @@ class TestGraphStoreContract:
     def test_labels_and_types_must_be_identifiers(self, graph):
         with pytest.raises(GraphStoreError, match="not a plain identifier"):
             graph.write_extraction([], [], [Relation(source_id="a", target_id="b", type="X]->() DELETE n //")])
+
+    # ---- issue 16 (ports): typed rows and the named methods that replaced raw Cypher outside graph/ ----------
+    # (kept together so the lead can move them into kgfactory/testing/ with the rest of the contract)
+    def test_reads_return_typed_rows(self, graph):
+        from kgfactory import rows as R
+
+        _write(graph, "d1", ["pa", "cb"], [("pa", "cb")], n_chunks=2)
+        assert isinstance(graph.get_document("d1"), R.DocumentRow)
+        assert all(isinstance(r, R.ChunkRef) for r in graph.export_chunks())
+        assert {type(r) for r in graph.export_entities()} == {R.EntityRow}
+        assert {type(r) for r in graph.export_mentions()} == {R.MentionRow}
+        assert {type(r) for r in graph.export_entity_edges()} == {R.EdgeRow}
+        got = graph.get_chunks(["d1_c0"])
+        assert [(c.id, c.doc_id, c.index, c.title, c.tenant) for c in got] == [("d1_c0", "d1", 0, "Td1", "default")]
+        links = {r.id: (r.prev_id, r.next_id) for r in graph.neighbour_chunks(["d1_c0", "d1_c1"])}
+        assert links == {"d1_c0": (None, "d1_c1"), "d1_c1": ("d1_c0", None)}
+        assert sorted((r.chunk_id, r.id, r.label) for r in graph.chunk_entities(["d1_c0"])) == \
+            [("d1_c0", "cb", "City"), ("d1_c0", "pa", "Person")]
+        assert isinstance(graph.list_runs(), list)
+
+    def test_analyst_reads_stay_in_their_tenant(self, graph):
+        from kgfactory import rows as R
+
+        _write(graph, "d1", ["pa", "cb"], [("pa", "cb")])
+        e = graph.entity("cb", "default")
+        assert isinstance(e, R.EntityRecord) and e.label == "City" and "Location" in e.labels
+        assert graph.entity("cb", "other") is None
+        [n] = graph.entity_neighbours("cb", "default")
+        assert isinstance(n, R.Neighbour) and (n.id, n.type, n.outgoing) == ("pa", "CO_OCCURS", False)
+        assert [(m.chunk_id, m.doc_id) for m in graph.entity_mentions("pa", "default")] == [("d1_c0", "d1")]
+        assert graph.entity_neighbours("cb", "other") == [] and graph.entity_mentions("pa", "other") == []
+
+    def test_semantic_reads(self, graph):
+        from kgfactory import rows as R
+
+        _write(graph, "d1", ["pa", "cb"], [("pa", "cb")])
+        graph.write_extraction([], [], [Relation(source_id="pa", target_id="cb", type="livesIn", chunk_ids=["d1_c0"])])
+        texts = graph.export_chunk_texts()
+        assert sorted((c.id, c.index, c.text, c.tenant) for c in texts) == \
+            [("d1_c0", 0, "x", "default"), ("d1_c1", 1, "x", "default")]
+        ents = {e.id: e for e in graph.export_entity_classes()}
+        assert isinstance(ents["cb"], R.EntityClassRow) and sorted(ents["cb"].labels) == ["City", "Entity", "Location"]
+        [r] = graph.export_typed_relations()  # CO_OCCURS is not a typed relation
+        assert (r.source_id, r.type, r.target_id, r.chunk_ids, r.source_class, r.target_class) == \
+            ("pa", "livesIn", "cb", ["d1_c0"], "Person", "City")
+
+    def test_ontology_change_writes(self, graph):
+        _write(graph, "d1", ["pa", "cb"], [("pa", "cb")])
+        graph.write_extraction([], [], [Relation(source_id="pa", target_id="cb", type="livesIn", chunk_ids=["d1_c0"])])
+        rev = graph.revision()
+        graph.relabel_entities(["cb"], ["City", "Location"], ["Place"], "Place")
+        e = graph.entity("cb", "default")
+        assert e.label == "Place" and sorted(e.labels) == ["Entity", "Place"]
+        graph.relabel_entities(["pa"], [], ["Human"], "Human")  # no labels to remove
+        assert sorted(graph.entity("pa", "default").labels) == ["Entity", "Human", "Person"]
+        graph.delete_relations("livesIn", [("pa", "cb")])
+        assert graph.export_typed_relations() == [] and graph.stats()["CO_OCCURS"] == 1
+        t_rev, all_rev = graph.tenant_revision("default")
+        graph.bump_revision()
+        assert graph.revision() == rev + 1 and graph.tenant_revision("default") == (t_rev, all_rev + 1)
+        with pytest.raises(GraphStoreError, match="not a plain identifier"):
+            graph.delete_relations("x]->() DELETE n //", [("pa", "cb")])
+
+    def test_graph_config_round_trip(self, graph):
+        assert graph.graph_config() == ({}, {})
+        graph.write_graph_config({"ontology_version": "1", "_classLabel": "Class"}, {"kgf": "urn:x#"})
+        graph.write_graph_config({"ontology_version": "2"}, {"ex": "urn:y#"})  # config merges, prefixes replace
+        cfg, pre = graph.graph_config()
+        assert cfg["ontology_version"] == "2" and cfg["_classLabel"] == "Class"
+        assert {k: v for k, v in pre.items() if not k.startswith("_")} == {"ex": "urn:y#"}
+
+    def test_copy_pages_and_imports_as_stored(self, graph, tmp_path):
+        """`kgf migrate`'s methods: a graph copied through them into another store reads back the same."""
+        _write(graph, "d1", ["pa", "cb"], [("pa", "cb")], n_chunks=3)
+        _write(graph, "d2", ["pd"], n_chunks=1)
+        assert graph.page_node_ids("Chunk", "", 2) == ["d1_c0", "d1_c1"]
+        assert graph.page_node_ids("Chunk", "d1_c1", 10) == ["d1_c2", "d2_c0"]
+        [node] = graph.page_nodes("Entity", "ca", 1)
+        assert node.id == "cb" and "City" in node.labels and node.props["name"] == "CB"
+        assert not any(k.startswith("_") for k in node.props)
+        assert sorted(graph.next_links(["d1_c0", "d1_c1", "d1_c2"])) == [("d1_c0", "d1_c1"), ("d1_c1", "d1_c2")]
+        [rel] = graph.relations_of(["pa"])
+        assert (rel.source_id, rel.target_id, rel.type, rel.props["chunk_ids"]) == ("pa", "cb", "CO_OCCURS", ["d1_c0"])
+        with pytest.raises(ValueError):
+            graph.page_nodes("KGMeta", "", 10)  # only the labels kgf migrate copies
+
+        from kgfactory.graph.falkordb_server import EmbeddedFalkorDB
+        from kgfactory.graph.falkordb_store import FalkorDBGraphStore
+
+        server = EmbeddedFalkorDB(tmp_path / "copy")
+        dst = FalkorDBGraphStore(unix_socket_path=str(server.start()), labels_for=_labels_for, on_close=server.stop)
+        try:
+            dst.ensure_schema()
+            for label in ("Document", "Chunk", "Entity"):
+                dst.import_nodes(label, graph.page_nodes(label, "", 100))
+            cids = graph.page_node_ids("Chunk", "", 100)
+            dst.link_next(graph.next_links(cids))
+            dst.import_mentions(graph.export_mentions_of_chunks(cids))
+            dst.import_relations(graph.relations_of(graph.page_node_ids("Entity", "", 100)))
+            dst.set_revision(graph.revision() + 5)
+            assert dst.stats() == graph.stats() and dst.revision() == graph.revision() + 5
+            assert dst.entity("cb", "default") == graph.entity("cb", "default")
+            assert sorted(dst.export_entity_edges(), key=str) == sorted(graph.export_entity_edges(), key=str)
+        finally:
+            dst.close()
+    # ---- end of issue 16 (ports) block ------------------------------------------------------------------------
 
 
 def test_server_survives_process_and_reattaches(tmp_path):
@@ -170,6 +276,6 @@ def test_server_survives_process_and_reattaches(tmp_path):
     third.start()
     assert third.started_here
     g2 = FalkorDBGraphStore(unix_socket_path=str(third.sock), on_close=third.stop)
-    assert g2.get_document("d1")["id"] == "d1"
+    assert g2.get_document("d1").id == "d1"
     g2.close()
     assert not third.sock.exists() or not third._ping()

@@ -5,6 +5,7 @@ import json
 import logging
 import os
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Iterator, List, Optional
 
@@ -177,14 +178,13 @@ def documents(tenant: Optional[str] = typer.Option(None, help="Only this tenant.
     with services(data_dir) as svc:
         docs = svc.graph.list_documents(tenant=tenant)
     if as_json:
-        console.print_json(json.dumps(docs, default=str))
+        console.print_json(json.dumps([asdict(d) for d in docs], default=str))
         return
     t = Table(title=f"{len(docs)} documents")
     for col in ("id", "title", "source", "tenant", "chunks", "status"):
         t.add_column(col, overflow="fold")
     for d in docs:
-        t.add_row(d["id"], d.get("title") or "", d.get("source") or "", d.get("tenant") or "",
-                  str(d.get("chunk_count") or 0), d.get("status") or "")
+        t.add_row(d.id, d.title or "", d.source or "", d.tenant or "", str(d.chunk_count or 0), d.status or "")
     console.print(t)
 
 
@@ -208,8 +208,8 @@ def runs(limit: int = typer.Option(10, help="How many recent runs."), data_dir: 
     for col in ("id", "started", "model", "extractor", "ontology", "added", "errors"):
         t.add_column(col, overflow="fold")
     for r in rows:
-        t.add_row(r["id"], r["started_at"][:19], r["embed_model"], r["extractor"], r["ontology_version"],
-                  str(r["documents_added"]), str(len(r["errors"])))
+        t.add_row(r.id, r.started_at.isoformat()[:19], r.embed_model, r.extractor, r.ontology_version,
+                  str(r.documents_added), str(len(r.errors)))
     console.print(t)
 
 
@@ -220,7 +220,7 @@ def _stats(svc) -> dict:
     vectors = {"chunks": svc.vectors.count("chunks", exact=True), "entities": svc.vectors.count("entities", exact=True)}
     for status in ("pending", "deleting"):
         if g.get(f"Document ({status})"):
-            n = sum(len(svc.vectors.chunk_ids_for_document(d["id"]))
+            n = sum(len(svc.vectors.chunk_ids_for_document(d.id))
                     for d in svc.graph.list_documents(status=status))
             vectors["chunks"] -= n
             vectors[f"chunks ({status})"] = n

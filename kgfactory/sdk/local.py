@@ -11,10 +11,12 @@ import json
 import os
 import re
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from ..errors import GraphStoreError, GraphUnavailableError
+from ..errors import CypherQueryError, CypherTimeout
+from ..rows import DocumentRow
 from . import _base as B
 from .errors import KGFactoryError, NotAvailableError, NotFoundError, ValidationError
 from .models import (AskResult, CypherResult, DeleteResult, DocumentDetail, DocumentInfo, EntityDetail,
@@ -177,9 +179,9 @@ class KnowledgeBase:
                     f.close()
         return out
 
-    def _own_document(self, doc_id: str) -> dict:
+    def _own_document(self, doc_id: str) -> DocumentRow:
         doc = self.services.graph.get_document(doc_id) if doc_id and len(doc_id) <= 200 else None
-        if doc is None or doc.get("tenant") != self.tenant:
+        if doc is None or doc.tenant != self.tenant:
             raise NotFoundError(f"no document {doc_id!r} (see documents())")
         return doc
 
@@ -187,8 +189,8 @@ class KnowledgeBase:
         if status is not None and status not in ("complete", "pending", "deleting"):
             raise ValidationError(f"status {status!r}: use complete, pending or deleting", status=422,
                                   type="bad_request")
-        return [DocumentInfo.model_validate(d) for d in self.services.graph.list_documents(tenant=self.tenant,
-                                                                                            status=status)]
+        return [DocumentInfo.model_validate(asdict(d)) for d in self.services.graph.list_documents(
+            tenant=self.tenant, status=status)]
 
     def document(self, doc_id: str) -> DocumentDetail:
         from ..graph.document_view import document_detail
@@ -225,10 +227,8 @@ class KnowledgeBase:
         t = time.perf_counter()
         try:
             cols, rows, truncated = views.run(query, params or {}, self.tenant, timeout, cap)
-        except GraphStoreError as e:
-            if isinstance(e, GraphUnavailableError) or "could not build" in str(e):
-                raise  # the engine's fault, not the query's: as for every other call of the local client
-            timed_out = "timed out" in str(e)
+        except CypherQueryError as e:  # the query's fault; any other GraphStoreError is the engine's: raised
+            timed_out = isinstance(e, CypherTimeout)
             raise ValidationError(f"Cypher {'timed out' if timed_out else 'failed'}: {e}",
                                   status=408 if timed_out else 400, type="timeout" if timed_out else "bad_query") from e
         return CypherResult(columns=cols, rows=rows, row_count=len(rows), truncated=truncated, tenant=self.tenant,
@@ -255,8 +255,9 @@ class KnowledgeBase:
         if row is None:
             raise NotFoundError(f"no entity {entity_id!r} (entity ids appear in ask()/search() seeds and "
                                 "document())")
-        return EntityDetail.model_validate({**row, "neighbours": graph.entity_neighbours(entity_id, self.tenant, limit),
-                                            "mentions": graph.entity_mentions(entity_id, self.tenant, limit)})
+        return EntityDetail.model_validate({
+            **asdict(row), "neighbours": [asdict(n) for n in graph.entity_neighbours(entity_id, self.tenant, limit)],
+            "mentions": [asdict(m) for m in graph.entity_mentions(entity_id, self.tenant, limit)]})
 
     def graph_schema(self) -> dict[str, Any]:
         labels, rels = self.services.graph.schema_counts(self.tenant)

@@ -12,7 +12,9 @@ import time
 
 from fastapi import APIRouter, Query, Request
 
-from ...errors import CypherRefusedError, GraphStoreError, GraphUnavailableError, NotFoundError
+from dataclasses import asdict
+
+from ...errors import CypherQueryError, CypherRefusedError, CypherTimeout, GraphStoreError, NotFoundError
 from ...graph import cypher_guard
 from ..auth import Analyst, Reader
 from ..errors import ApiError
@@ -40,15 +42,14 @@ def cypher(req: CypherRequest, request: Request, p: Principal = Analyst):
     t = time.perf_counter()
     try:
         cols, rows, truncated = views.run(req.query, req.params, p.tenant, timeout, cap)
-    except GraphStoreError as e:
-        msg = str(e)
-        unavailable = isinstance(e, GraphUnavailableError) or "could not build" in msg  # not the query's fault
-        status = 503 if unavailable else 408 if "timed out" in msg else 400
-        audit(request, p, "cypher", "error", target=req.query[:500], status=status, detail={"error": msg[:300]})
-        if unavailable:
-            raise
-        raise ApiError(status, f"Cypher {'timed out' if status == 408 else 'failed'}: {msg}",
+    except CypherQueryError as e:  # the query's fault: 400, or 408 past its timeout
+        status = 408 if isinstance(e, CypherTimeout) else 400
+        audit(request, p, "cypher", "error", target=req.query[:500], status=status, detail={"error": str(e)[:300]})
+        raise ApiError(status, f"Cypher {'timed out' if status == 408 else 'failed'}: {e}",
                        "timeout" if status == 408 else "bad_query") from e
+    except GraphStoreError as e:  # the engine's (a view it could not build, no answer in time): 503
+        audit(request, p, "cypher", "error", target=req.query[:500], status=503, detail={"error": str(e)[:300]})
+        raise
     ms = round((time.perf_counter() - t) * 1000, 3)
     audit(request, p, "cypher", "ok", target=req.query[:500], detail={"rows": len(rows), "truncated": truncated})
     return {"columns": cols, "rows": rows, "row_count": len(rows), "truncated": truncated, "elapsed_ms": ms,
@@ -70,8 +71,8 @@ def entity(entity_id: PathId, request: Request, limit: int = Query(50, ge=1, le=
     row = graph.entity(entity_id, p.tenant)
     if row is None:
         raise NotFoundError(f"no entity {entity_id!r} (entity ids appear in /v1/query seeds and /v1/documents/{{id}})")
-    return {**row, "neighbours": graph.entity_neighbours(entity_id, p.tenant, limit),
-            "mentions": graph.entity_mentions(entity_id, p.tenant, limit)}
+    return {**asdict(row), "neighbours": [asdict(n) for n in graph.entity_neighbours(entity_id, p.tenant, limit)],
+            "mentions": [asdict(m) for m in graph.entity_mentions(entity_id, p.tenant, limit)]}
 
 
 @router.get("/v1/graph/schema")

@@ -9,6 +9,7 @@ import hashlib
 import json
 import re
 import shutil
+from dataclasses import asdict
 from typing import List
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
@@ -16,6 +17,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from ...errors import NotFoundError
 from ...graph.document_view import document_detail
 from ...ingest.parsers import SUPPORTED_SUFFIXES
+from ...rows import DocumentRow
 from ..auth import Ingester, Reader
 from ..errors import ApiError
 from ..keys import Principal
@@ -128,14 +130,14 @@ def list_documents(request: Request, status: str | None = None, p: Principal = R
     """This tenant's documents (status: complete, pending or deleting)."""
     if status is not None and status not in ("complete", "pending", "deleting"):
         raise ApiError(422, f"status {status!r}: use complete, pending or deleting")
-    return get_state(request).services.graph.list_documents(tenant=p.tenant, status=status)
+    return [asdict(d) for d in get_state(request).services.graph.list_documents(tenant=p.tenant, status=status)]
 
 
-def _own_document(request: Request, p: Principal, doc_id: str) -> dict:
+def _own_document(request: Request, p: Principal, doc_id: str) -> DocumentRow:
     if len(doc_id) > 200:
         raise NotFoundError("no document with that id")
     doc = get_state(request).services.graph.get_document(doc_id)
-    if doc is None or doc.get("tenant") != p.tenant:
+    if doc is None or doc.tenant != p.tenant:
         raise NotFoundError(f"no document {doc_id!r} (see GET /v1/documents)")
     return doc
 
