@@ -137,8 +137,6 @@ def test_views_are_rebuilt_only_when_their_tenant_changed(tmp_path):
     """Refresh cost follows the change: another tenant's writes do not rebuild a view; the tenant's own write or
     delete, or a write no tenant owns (an ontology change bumps 'revision_all'), does. A view a query still
     uses survives a rebuild until that query ends."""
-    from kgfactory.graph import cypher as Q
-
     with _graph(tmp_path) as (server, store, views):
         _write(store, "a1", "acme")
         _write(store, "b1", "globex")
@@ -154,7 +152,7 @@ def test_views_are_rebuilt_only_when_their_tenant_changed(tmp_path):
         store.delete_document("a1")
         assert _rows(views, "acme", "MATCH (n) RETURN count(n)") == [[0]]
         assert views.builds == built + 2
-        store.query(Q.BUMP_REVISION, read_only=False)  # as an ontology change does
+        store.bump_revision()  # as an ontology change does
         _rows(views, "acme", TENANTS)
         _rows(views, "globex", TENANTS)
         assert views.builds == built + 4
@@ -180,7 +178,7 @@ def test_old_views_leave_the_shared_engine_and_views_are_bounded(tmp_path, monke
         store._db.select_graph("kgf__tenant_view__t_acme").query("CREATE (:Document {id: 'old', tenant: 'globex'})")
         for t in ("acme", "globex", "initech", "acme"):
             _rows(views, t, TENANTS)
-        assert "kgf__tenant_view__t_acme" not in store._db.list_graphs()
+        assert "kgf__tenant_view__t_acme" not in store.list_graphs()
         build_db, _ = views._dbs()
         assert sorted(build_db.list_graphs()) == sorted(v.name for v in views._views.values())
         assert sorted(views._views) == ["acme", "initech"]  # globex was the least recently used
@@ -301,7 +299,7 @@ def test_graph_call_on_a_stopped_engine_fails_within_its_deadline_and_recovers(t
                     _bounded(call, 10)
                 assert time.monotonic() - t0 < 3
         assert store.revision() >= 1 and _rows(views, "acme", TENANTS) == [["acme"]]  # recovered
-        assert store.get_document("a2") is None or store.get_document("a2")["status"] != "complete"
+        assert store.get_document("a2") is None or store.get_document("a2").status != "complete"
         with _stopped(views._engine.pid()):  # the views engine stuck: the analyst gets 503, not a hang
             t0 = time.monotonic()
             with pytest.raises(unavailable):
