@@ -47,8 +47,8 @@ class CopyOps(CypherBase):
             self._set_labels(by_labels)
         elif label == "Chunk":
             links = [{"id": n.id, "doc_id": n.props.get("doc_id")} for n in nodes]
-            for batch in batches(links):
-                self._run(Q.MIGRATE_HAS_CHUNK, {"rows": list(batch)})
+            for link_batch in batches(links):
+                self._run(Q.MIGRATE_HAS_CHUNK, {"rows": list(link_batch)})
 
     def next_links(self, chunk_ids: Sequence[str]) -> list[tuple[str, str]]:
         """(chunk, next chunk) pairs starting at these chunks."""

@@ -72,8 +72,8 @@ class CypherGraphStore(SemanticOps, CopyOps):
         for batch in batches(rows):
             self._run(Q.WRITE_CHUNKS, {"rows": batch})
         pairs = [[a.id, b.id] for a, b in zip(chunks, chunks[1:]) if a.doc_id == b.doc_id and b.index == a.index + 1]
-        for batch in batches(pairs):
-            self._run(Q.LINK_NEXT, {"pairs": batch})
+        for pair_batch in batches(pairs):
+            self._run(Q.LINK_NEXT, {"pairs": pair_batch})
 
     def write_extraction(self, entities: Sequence[Entity], mentions: Sequence[Mention], relations: Sequence[Relation]) -> None:
         rows = [{"id": e.id, "name": e.name, "label": e.label, "tenant": e.tenant, "aliases": list(e.aliases),

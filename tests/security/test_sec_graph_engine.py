@@ -65,6 +65,7 @@ def _graph(tmp_path: Path, call_timeout_s: float = 30.0):
     store.ensure_schema()
     svc = SimpleNamespace(settings=Settings(data_dir=data, graph_call_timeout_s=call_timeout_s), graph=store,
                           _closers=[], cypher_views=None)
+    svc.on_close = svc._closers.append
     views = build_cypher_views(svc)
     try:
         yield server, store, views
