@@ -257,6 +257,14 @@ class TestGraphStoreContract:
             assert sorted(dst.export_entity_edges(), key=str) == sorted(graph.export_entity_edges(), key=str)
         finally:
             dst.close()
+    def test_analyst_query_errors_are_typed(self, graph):
+        from kgfactory.errors import CypherQueryError, GraphUnavailableError
+
+        with pytest.raises(CypherQueryError) as bad:
+            graph.query("MATCH (n RETURN n")  # the engine refuses it: the query's fault, not the store's
+        assert not isinstance(bad.value, GraphUnavailableError)
+        with pytest.raises(CypherQueryError, match="write clauses"):
+            graph.query("CREATE (n:X)")
     # ---- end of issue 16 (ports) block ------------------------------------------------------------------------
 
 

@@ -167,6 +167,22 @@ def test_views_are_rebuilt_only_when_their_tenant_changed(tmp_path):
         assert held.name not in build_db.list_graphs()
 
 
+@pytest.mark.timeout(120)
+def test_view_errors_are_typed(tmp_path):
+    """Callers tell the query's fault from the engine's by class (issue 16), never by the message's words."""
+    from kgfactory.errors import CypherQueryError, CypherTimeout, GraphUnavailableError
+
+    with _graph(tmp_path) as (server, store, views):
+        _write(store, "a1", "acme")
+        with pytest.raises(CypherQueryError, match="query failed") as bad:
+            views.run("MATCH (n RETURN n", {}, "acme", 5000, 10)
+        assert not isinstance(bad.value, (CypherTimeout, GraphUnavailableError))
+        with pytest.raises(CypherTimeout, match="timed out"):
+            views.run("UNWIND range(1, 100000000) AS x WITH x WHERE x % 7 = 3 RETURN count(x)", {}, "acme", 20, 10)
+        with pytest.raises(CypherQueryError, match="write clauses"):
+            views.run("CREATE (n:X)", {}, "acme", 5000, 10)
+
+
 @pytest.mark.timeout(180)
 def test_old_views_leave_the_shared_engine_and_views_are_bounded(tmp_path, monkeypatch):
     """Copies an older version kept in the persistent engine are deleted on first use; the private engine keeps
