@@ -95,7 +95,6 @@ def main(argv=None) -> dict:
     import rdflib
 
     from kgfactory.bootstrap import build_services
-    from kgfactory.graph import cypher as Q
     from kgfactory.ontology.rdf_mapping import RdfMapper
     from kgfactory.ontology.rdf_view import RdfView
     from kgfactory.settings import Settings
@@ -118,7 +117,7 @@ def main(argv=None) -> dict:
             stats = svc.graph.stats()
             # 1. build: graph export (Cypher reads) + mapping, then load into each store
             t = time.perf_counter()
-            quads = RdfView.build_quads(svc.graph, RdfMapper(svc.ontology), Q)
+            quads = RdfView.build_quads(svc.graph, RdfMapper(svc.ontology))
             export_s = time.perf_counter() - t
             t = time.perf_counter()
             info = svc.rdf.rebuild()  # the persistent store the product uses (reads the graph again)

@@ -3,10 +3,23 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Callable
 
 from .errors import ConfigError
+from .ports import (LLM, Answerer, BatchVectorSearch, CypherViews, Embedder, Extractor, ExtractorRun, GraphStore,
+                    VectorStore)
 from .settings import Settings, get_settings
+
+if TYPE_CHECKING:  # the adapters and subsystems are imported where they are built, never at import time
+    from .graph.falkordb_views import FalkorDBTenantViews
+    from .ingest.embedder import SentenceTransformerEmbedder
+    from .ingest.pipeline import IngestPipeline
+    from .llm.openai_llm import OpenAILLM
+    from .ontology.model import Ontology
+    from .ontology.quarantine import Quarantine
+    from .ontology.rdf_view import RdfView
+    from .retrieval.retriever import Retriever
+    from .vector.milvus_store import MilvusVectorStore
 
 log = logging.getLogger(__name__)
 
@@ -16,19 +29,23 @@ class Services:
     """The wired-up stores and models for one data directory; close() releases them."""
 
     settings: Settings
-    ontology: Any
-    graph: Any
-    vectors: Any
-    embedder: Any
-    extractor: Any
-    pipeline: Any
-    retriever: Any = None
-    answerer: Any = None
-    _closers: list = field(default_factory=list)
-    llm: Any = None  # the LLM port adapter, None when no LLM is configured
-    cypher_views: Any = None  # analysts' read-only Cypher on per-tenant views (build_cypher_views)
-    rdf: Any = None  # ontology/rdf_view.RdfView: SPARQL over the RDF view (<data_dir>/rdf), in step with ingest
-    quarantine: Any = None  # ontology/quarantine.Quarantine: edges the ontology refused (kgf ontology violations)
+    ontology: Ontology
+    graph: GraphStore
+    vectors: VectorStore
+    embedder: Embedder
+    extractor: Extractor | None  # None when KGF_EXTRACT=false
+    pipeline: IngestPipeline
+    retriever: Retriever | None = None
+    answerer: Answerer | None = None
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+    llm: LLM | None = None  # the LLM port adapter, None when no LLM is configured
+    cypher_views: CypherViews | None = None  # analysts' read-only Cypher on per-tenant views (build_cypher_views)
+    rdf: RdfView | None = None  # SPARQL over the RDF view (<data_dir>/rdf), in step with ingest
+    quarantine: Quarantine | None = None  # edges the ontology refused (kgf ontology violations)
+
+    def on_close(self, fn: Callable[[], None]) -> None:
+        """Run `fn` when the services close (after what was opened before it is closed: last in, first out)."""
+        self._closers.append(fn)
 
     def close(self) -> None:
         for fn in reversed(self._closers):
@@ -41,11 +58,11 @@ class Services:
     def __enter__(self) -> "Services":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def build_graph_store(settings: Settings, ontology):
+def build_graph_store(settings: Settings, ontology: Ontology) -> GraphStore:
     if settings.graph_backend == "falkordb":
         from .graph.falkordb_server import EmbeddedFalkorDB
         from .graph.falkordb_store import FalkorDBGraphStore
@@ -68,7 +85,7 @@ def build_graph_store(settings: Settings, ontology):
     raise ConfigError(f"KGF_GRAPH_BACKEND={settings.graph_backend!r} is not supported")
 
 
-def build_vector_store(settings: Settings):
+def build_vector_store(settings: Settings) -> MilvusVectorStore:
     from .vector.milvus_store import MilvusVectorStore
 
     if settings.milvus_uri:
@@ -81,7 +98,7 @@ def llm_enabled(settings: Settings) -> bool:
     return settings.llm if settings.llm is not None else bool(settings.llm_base_url)
 
 
-def build_llm(settings: Settings, ledger: bool = True):
+def build_llm(settings: Settings, ledger: bool = True) -> OpenAILLM:
     """The OpenAI-compatible chat adapter, with its breaker and the per-tenant token ledger under data_dir/llm
     (`ledger=False`: no accounting, for `kgf llm check`)."""
     from .llm.breaker import CircuitBreaker
@@ -97,7 +114,7 @@ def build_llm(settings: Settings, ledger: bool = True):
                      temperature=settings.llm_temperature, max_tokens=settings.llm_max_tokens)
 
 
-def build_embedder(settings: Settings):
+def build_embedder(settings: Settings) -> SentenceTransformerEmbedder:
     from .ingest.embedder import SentenceTransformerEmbedder
     from .retrieval.compute import resolve_device
 
@@ -107,7 +124,7 @@ def build_embedder(settings: Settings):
                                        batch_size=batch, device=device)
 
 
-def class_cues(ontology) -> dict[str, set[str]]:
+def class_cues(ontology: Ontology) -> dict[str, set[str]]:
     """Question words -> the ontology classes they ask for: class labels and alt labels, plus who/where.
 
     A cue covers the class family (subclasses, and superclasses short of the fallback class), because the
@@ -136,7 +153,7 @@ def class_cues(ontology) -> dict[str, set[str]]:
 _PREPS = {"in", "for", "at", "of", "by", "with", "on", "to", "from"}
 
 
-def relation_cues(ontology) -> dict[str, set[str]]:
+def relation_cues(ontology: Ontology) -> dict[str, set[str]]:
     """Trigger phrase -> relation types (and their inverses). 'headquartered in' also answers to
     'headquartered' alone when that word is long enough to be specific."""
     cues: dict[str, set[str]] = {}
@@ -167,16 +184,16 @@ def build_services(settings: Settings | None = None) -> Services:
 
     # KGF_ONTOLOGY_PATH, else the one `kgf ontology load` made current for this data dir, else the bundled one
     ontology = load_ontology(settings.ontology_path or active_ontology_path(settings.data_dir))
-    closers = []
+    closers: list[Callable[[], None]] = []
     graph = build_graph_store(settings, ontology)
     closers.append(graph.close)
     try:
-        vectors = build_vector_store(settings)
+        vectors: VectorStore = build_vector_store(settings)
         closers.append(vectors.close)
-        embedder = build_embedder(settings)
-        extractor = SpacyExtractor(ontology, model=settings.spacy_model,
+        embedder: Embedder = build_embedder(settings)
+        extractor: Extractor | None = SpacyExtractor(ontology, model=settings.spacy_model,
                                    noun_phrases=settings.extract_noun_phrases) if settings.extract else None
-        llm = build_llm(settings) if llm_enabled(settings) else None
+        llm: LLM | None = build_llm(settings) if llm_enabled(settings) else None
         if llm is not None:
             closers.append(llm.close)
         if settings.llm_extract and extractor is not None:
@@ -191,8 +208,10 @@ def build_services(settings: Settings | None = None) -> Services:
                                      concurrency=settings.llm_extract_concurrency)
         tok = str(resolve_model_path(settings.embed_model)) if settings.chunk_unit == "tokens" else None
         chunker = Chunker(settings.chunk_size, settings.chunk_overlap, settings.chunk_unit, tokenizer_path=tok)
+        # optional capabilities are checked here, once: the pipeline and the retriever never probe for them
         pipeline = IngestPipeline(graph, vectors, embedder, extractor, chunker, ontology_version=ontology.version,
-                                  max_file_bytes=settings.max_file_bytes, max_record_chars=settings.max_record_chars)
+                                  max_file_bytes=settings.max_file_bytes, max_record_chars=settings.max_record_chars,
+                                  extractor_run=extractor if isinstance(extractor, ExtractorRun) else None)
     except Exception:
         for fn in reversed(closers):
             fn()
@@ -203,8 +222,9 @@ def build_services(settings: Settings | None = None) -> Services:
 
     retriever = Retriever(graph, vectors, embedder, class_cues=class_cues(ontology),
                           relation_cues=relation_cues(ontology), device=resolve_device(settings.device),
-                          vector_search=settings.vector_search)
-    answerer = ExtractiveAnswerer(embedder)
+                          vector_search=settings.vector_search,
+                          batch_search=vectors if isinstance(vectors, BatchVectorSearch) else None)
+    answerer: Answerer = ExtractiveAnswerer(embedder)
     if llm is not None:
         from .llm.answerer import GeneratingAnswerer
         from .llm.grounding import GateThresholds
@@ -228,7 +248,7 @@ def build_services(settings: Settings | None = None) -> Services:
                     llm=llm, rdf=rdf, quarantine=quarantine)
 
 
-def build_cypher_views(services: Services):
+def build_cypher_views(services: Services) -> CypherViews | None:
     """Analysts' Cypher runs on per-tenant copies of the graph in a private engine (see
     graph/falkordb_views.py), started on the first analyst query; None when the graph backend has no such
     views. The API calls this once at start-up; Services.close() stops the engine."""
@@ -236,8 +256,12 @@ def build_cypher_views(services: Services):
     if s.graph_backend == "falkordb":
         from .graph.falkordb_views import FalkorDBTenantViews
 
-        services.cypher_views = FalkorDBTenantViews(services.graph, s.data_dir, call_timeout_s=s.graph_call_timeout_s,
-                                                    max_timeout_ms=s.cypher_timeout_ms,
-                                                    legacy_prefix=f"{s.graph_name}__tenant_view__")
-        services._closers.append(services.cypher_views.close)
+        from .graph.falkordb_store import FalkorDBGraphStore
+
+        if not isinstance(services.graph, FalkorDBGraphStore):
+            raise ConfigError("KGF_GRAPH_BACKEND=falkordb but the graph store is not FalkorDB's")
+        views = FalkorDBTenantViews(services.graph, s.data_dir, call_timeout_s=s.graph_call_timeout_s,
+                                    max_timeout_ms=s.cypher_timeout_ms, legacy_prefix=f"{s.graph_name}__tenant_view__")
+        services.cypher_views = views
+        services.on_close(views.close)
     return services.cypher_views

@@ -10,14 +10,26 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Protocol
 
 from .errors import KGFError
-from .graph import cypher as Q
+from .ports import GraphStore, VectorStore
+
+COPY_LABELS = ("Document", "Chunk", "Entity", "IngestRun")  # documents before their chunks (HAS_CHUNK needs both)
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int], None]
+
+
+class CopyableVectorStore(VectorStore, Protocol):
+    """A vector store that can hand over and take in its rows as stored (vectors with their metadata)."""
+
+    def vector_dim(self) -> int | None: ...
+
+    def export_rows(self, kind: str, batch_size: int = 1000) -> Iterator[list[dict[str, Any]]]: ...
+
+    def import_rows(self, kind: str, rows: list[dict[str, Any]]) -> None: ...
 
 
 class MigrationError(KGFError):
@@ -46,7 +58,7 @@ class MigrationReport:
         return not self.mismatches
 
 
-def counts(graph, vectors) -> dict[str, dict[str, int]]:
+def counts(graph: GraphStore, vectors: VectorStore) -> dict[str, dict[str, int]]:
     return {"graph": dict(graph.stats()), "vectors": {k: vectors.count(k) for k in ("chunks", "entities")}}
 
 
@@ -54,7 +66,8 @@ def is_empty(c: dict[str, dict[str, int]]) -> bool:
     return not any(c["graph"].values()) and not any(c["vectors"].values())
 
 
-def migrate(src_graph, src_vectors, dst_graph, dst_vectors, *, batch: int = 1000, resume: bool = False,
+def migrate(src_graph: GraphStore, src_vectors: CopyableVectorStore, dst_graph: GraphStore,
+            dst_vectors: CopyableVectorStore, *, batch: int = 1000, resume: bool = False,
             progress: Progress | None = None) -> MigrationReport:
     """Copy everything from the source stores into the target stores and return both sides' counts.
 
@@ -75,21 +88,23 @@ def migrate(src_graph, src_vectors, dst_graph, dst_vectors, *, batch: int = 1000
         dst_vectors.ensure(dim)
 
     # nodes first (documents before their chunks), then the edges whose both ends now exist
-    for label in Q.MIGRATE_LABELS:
+    for label in COPY_LABELS:
         copied[label] = _copy_nodes(src_graph, dst_graph, label, batch, tick)
     for ids in _id_pages(src_graph, "Chunk", batch):
-        next_pairs = [[r["a"], r["b"]] for r in src_graph.query(Q.MIGRATE_EXPORT_NEXT, {"ids": ids})]
+        next_pairs = src_graph.next_links(ids)
         if next_pairs:
-            dst_graph.query(Q.LINK_NEXT, {"pairs": next_pairs}, read_only=False)
-        mentions = src_graph.query(Q.MIGRATE_EXPORT_MENTIONS, {"ids": ids})
+            dst_graph.link_next(next_pairs)
+        mentions = src_graph.export_mentions_of_chunks(ids)
         if mentions:
-            dst_graph.query(Q.MERGE_MENTIONS, {"rows": mentions}, read_only=False)
+            dst_graph.import_mentions(mentions)
         tick("chunk edges", len(ids))
     for ids in _id_pages(src_graph, "Entity", batch):
-        _copy_relations(src_graph, dst_graph, ids)
+        rels = src_graph.relations_of(ids)
+        if rels:
+            dst_graph.import_relations(rels)
         tick("entity edges", len(ids))
     rev = src_graph.revision()
-    dst_graph.query(Q.MIGRATE_SET_REVISION, {"value": max(rev, dst_graph.revision()) + 1}, read_only=False)
+    dst_graph.set_revision(max(rev, dst_graph.revision()) + 1)
 
     if dim:
         for kind in ("chunks", "entities"):
@@ -104,56 +119,27 @@ def migrate(src_graph, src_vectors, dst_graph, dst_vectors, *, batch: int = 1000
                            seconds=time.perf_counter() - t0)
 
 
-def _copy_nodes(src, dst, label: str, batch: int, tick: Progress) -> int:
+def _copy_nodes(src: GraphStore, dst: GraphStore, label: str, batch: int, tick: Progress) -> int:
     """Nodes of one label, page by page (keyset on id), with their properties and (entities) class labels."""
-    lab = Q.label_clause([label])[1:]
-    page_q, write_q = Q.MIGRATE_PAGE.format(label=lab), Q.MIGRATE_NODES.format(label=lab)
     after, n = "", 0
     while True:
-        nodes = [r["n"] for r in src.query(page_q, {"after": after, "limit": int(batch)})]
+        nodes = src.page_nodes(label, after, batch)
         if not nodes:
             return n
-        rows = [{"id": p["id"], "props": {k: v for k, v in p.items() if not k.startswith("_")}} for p in nodes]
-        dst.query(write_q, {"rows": rows}, read_only=False)
-        if label == "Entity":
-            _copy_entity_labels(dst, nodes)
-        elif label == "Chunk":
-            dst.query(Q.MIGRATE_HAS_CHUNK, {"rows": [{"id": r["id"], "doc_id": r["props"].get("doc_id")} for r in rows]},
-                      read_only=False)
-        n += len(rows)
-        after = rows[-1]["id"]
-        tick(label, len(rows))
+        dst.import_nodes(label, nodes)
+        n += len(nodes)
+        after = nodes[-1].id
+        tick(label, len(nodes))
 
 
-def _id_pages(src, label: str, batch: int):
-    q = Q.MIGRATE_PAGE_IDS.format(label=Q.label_clause([label])[1:])
+def _id_pages(src: GraphStore, label: str, batch: int) -> Iterator[list[str]]:
     after = ""
     while True:
-        ids = [r["id"] for r in src.query(q, {"after": after, "limit": int(batch)})]
+        ids = src.page_node_ids(label, after, batch)
         if not ids:
             return
         yield ids
         after = ids[-1]
-
-
-def _copy_entity_labels(dst, nodes: list[dict[str, Any]]) -> None:
-    by_labels: dict[tuple[str, ...], list[str]] = {}
-    for p in nodes:
-        extra = tuple(sorted(l for l in p.get("_labels", []) if l != "Entity"))
-        if extra:
-            by_labels.setdefault(extra, []).append(p["id"])
-    for labels, ids in by_labels.items():
-        dst.query(Q.SET_ENTITY_LABELS.format(labels=Q.label_clause(list(labels))), {"ids": ids}, read_only=False)
-
-
-def _copy_relations(src, dst, entity_ids: list[str]) -> None:
-    by_type: dict[str, list[dict[str, Any]]] = {}
-    for r in src.query(Q.MIGRATE_EXPORT_RELATIONS, {"ids": entity_ids}):
-        props = {k: v for k, v in r["r"].items() if not k.startswith("_")}
-        by_type.setdefault(r["r"]["_type"], []).append({"source_id": r["source_id"], "target_id": r["target_id"],
-                                                        "props": props})
-    for rtype, rows in by_type.items():
-        dst.query(Q.MIGRATE_RELATIONS.format(rel=Q.rel_type(rtype)), {"rows": rows}, read_only=False)
 
 
 def _summary(c: dict[str, dict[str, int]]) -> str:

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kgfactory.graph import cypher as Q
 from kgfactory.retrieval.graph_index import GraphIndex
 from kgfactory.retrieval.retriever import Retriever
 
@@ -99,13 +98,13 @@ def test_ingest_is_patched_in(kb):
 
 def test_delete_is_patched_in(kb):
     svc, corpus, _ = kb
-    doc = next(d for d in svc.graph.list_documents() if d["source"].endswith("helios.md"))
-    report = svc.pipeline.delete(doc["id"])
+    doc = next(d for d in svc.graph.list_documents() if d.source.endswith("helios.md"))
+    report = svc.pipeline.delete(doc.id)
     assert report.found and report.chunks > 0
     _assert_same_as_full_load(svc)
     assert svc.retriever.last_refresh["entities_removed"] > 0  # entities only helios.md mentioned are gone
     idx = svc.retriever.index()
-    assert doc["id"] not in idx.chunk_doc
+    assert doc.id not in idx.chunk_doc
     ex = svc.retriever.exact_indexes(idx)
     assert ex.chunks.ids == idx.chunk_ids and ex.chunk_present.all()
     assert len(ex.entities) == svc.vectors.count("entities")
@@ -128,7 +127,7 @@ def test_replacement_and_several_changes_at_once(kb):
 
 def test_a_foreign_write_reloads_whole(kb):
     svc, _, later = kb
-    svc.graph.query(Q.BUMP_REVISION, read_only=False)  # as another process or an ontology migration would
+    svc.graph.bump_revision()  # as another process or an ontology migration would
     svc.pipeline.ingest([str(later / "people.txt")])
     idx = svc.retriever.index()
     assert svc.retriever.last_refresh["kind"] == "full"
@@ -150,8 +149,8 @@ def test_refresh_copies_never_mutate_the_old_index(kb):
     old = svc.retriever.index()
     snapshot = _as_ids(old)
     svc.pipeline.ingest([str(later / "people.txt")])
-    doc = next(d for d in svc.graph.list_documents() if d["source"].endswith("places.html"))
-    svc.pipeline.delete(doc["id"])
+    doc = next(d for d in svc.graph.list_documents() if d.source.endswith("places.html"))
+    svc.pipeline.delete(doc.id)
     assert svc.retriever.index() is not old
     assert _as_ids(old) == snapshot
     assert np.isfinite(old.ppr(np.ones(old.n_entities))).all()

@@ -41,7 +41,7 @@ def test_sample_ingest_fills_both_stores_consistently(make_services, corpus):
     assert c["relations"]["MENTIONS"] >= c["entities"]
     assert c["relations"]["CO_OCCURS"] > 0
     assert _orphans(svc) == 0
-    assert all(d["status"] == "complete" for d in svc.graph.list_documents())
+    assert all(d.status == "complete" for d in svc.graph.list_documents())
 
 
 def test_vocabulary_entities_are_typed_with_superclasses(make_services, corpus):
@@ -80,13 +80,13 @@ def test_reingest_unchanged_is_a_no_op(make_services, corpus):
 def test_changed_document_replaces_what_it_contributed(make_services, corpus):
     svc = make_services()
     svc.pipeline.ingest([str(corpus)])
-    old_ids = {d["id"] for d in svc.graph.list_documents()}
+    old_ids = {d.id for d in svc.graph.list_documents()}
     people = corpus / "people.txt"
     people.write_text(people.read_text().replace("Priya Raman", "Lena Vogt"))
     run = svc.pipeline.ingest([str(corpus)])
     assert (run.documents_added, run.documents_replaced, run.documents_unchanged) == (0, 1, 5)
     docs = svc.graph.list_documents()
-    assert len(docs) == 6 and len({d["id"] for d in docs} - old_ids) == 1
+    assert len(docs) == 6 and len({d.id for d in docs} - old_ids) == 1
     names = {r["n"] for r in svc.graph.query("MATCH (e:Entity) RETURN e.name AS n")}
     assert "Lena Vogt" in names
     # Priya Raman is still mentioned by the JSONL record about the summit, so she stays
@@ -100,14 +100,14 @@ def test_delete_removes_everything_it_contributed(make_services, corpus):
     svc = make_services()
     svc.pipeline.ingest([str(corpus)])
     docs = svc.graph.list_documents()
-    first = docs[0]["id"]
+    first = docs[0].id
     rep = svc.pipeline.delete(first)
     assert rep.found and rep.chunks > 0
     assert svc.graph.get_document(first) is None
     assert svc.vectors.chunk_ids_for_document(first) == []
     assert _orphans(svc) == 0
     for d in docs[1:]:
-        svc.pipeline.delete(d["id"])
+        svc.pipeline.delete(d.id)
     c = _counts(svc)
     assert c == {"documents": 0, "chunks": 0, "entities": 0, "vector_chunks": 0, "vector_entities": 0, "relations": {}}
     assert not svc.pipeline.delete("doc_missing").found
@@ -157,23 +157,23 @@ def test_half_written_documents_are_repaired_by_a_rerun(make_services, corpus, t
     svc.pipeline.vectors = _Down(real)
     run = svc.pipeline.ingest([str(corpus)])
     assert len(run.errors) == 6 and all("not stored" in e.reason and "re-run" in e.reason for e in run.errors)
-    assert {d["status"] for d in svc.graph.list_documents()} <= {"pending", "deleting"}
+    assert {d.status for d in svc.graph.list_documents()} <= {"pending", "deleting"}
     svc.pipeline.vectors = real
     rerun = svc.pipeline.ingest([str(corpus)])
     assert rerun.errors == [] and rerun.documents_added == 6
     assert _counts(svc) == expected
-    assert {d["status"] for d in svc.graph.list_documents()} == {"complete"}
+    assert {d.status for d in svc.graph.list_documents()} == {"complete"}
 
 
 def test_runs_are_recorded_with_versions(make_services, corpus):
     svc = make_services()
     run = svc.pipeline.ingest([str(corpus)])
     rec = svc.graph.list_runs(1)[0]
-    assert rec["id"] == run.id
-    assert rec["embed_model"].endswith("@53aa5117")
-    assert rec["ontology_version"] == svc.ontology.version
-    assert rec["extractor"].startswith("spacy:")
-    assert set(rec["timings"]) == {"parse", "chunk", "embed", "extract", "write"}
+    assert rec.id == run.id
+    assert rec.embed_model.endswith("@53aa5117")
+    assert rec.ontology_version == svc.ontology.version
+    assert rec.extractor.startswith("spacy:")
+    assert set(rec.timings) == {"parse", "chunk", "embed", "extract", "write"}
 
 
 def test_vector_only_ingest_writes_no_entities(make_services, corpus):

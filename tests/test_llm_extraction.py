@@ -192,14 +192,14 @@ def test_ingest_records_prompt_version_and_reingest_costs_no_tokens(llm_services
     assert run.prompt_version.startswith("extract_v1@") and run.llm_model == "m1" and "+llm:m1@extract_v1@" in run.extractor
     assert run.llm_stats["tokens"] == 340 * n and run.llm_fallbacks == []
     stored = svc.graph.list_runs(1)[0]
-    assert stored["prompt_version"] == run.prompt_version and stored["llm_stats"]["llm_requests"] == n
+    assert stored.prompt_version == run.prompt_version and stored.llm_stats["llm_requests"] == n
     # the LLM's class is in the graph: spaCy's NER alone labels Helios Robotics an Organization, not a Company
     rows = svc.graph.query("MATCH (e:Company {id: $id}) RETURN e.name AS name", {"id": ent_id("Helios Robotics")})
     assert rows and rows[0]["name"] == "Helios Robotics"
 
     # delete a document and ingest it again: every chunk comes from the cache
-    doc = next(d for d in svc.graph.list_documents() if d["source"].endswith("people.txt"))
-    svc.pipeline.delete(doc["id"])
+    doc = next(d for d in svc.graph.list_documents() if d.source.endswith("people.txt"))
+    svc.pipeline.delete(doc.id)
     again = svc.pipeline.ingest([str(corpus / "people.txt")])
     assert len(server.chat_requests()) == n and again.llm_stats["cache_hits"] == again.chunks > 0
     assert again.llm_stats["llm_requests"] == 0 and again.prompt_version == run.prompt_version

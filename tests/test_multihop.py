@@ -49,7 +49,7 @@ def kb(tmp_path_factory, embedder, extractor):
     svc.extractor = svc.pipeline.extractor = extractor
     run = svc.pipeline.ingest([str(corpus)])
     assert run.documents_added == len(PAGES)
-    titles = {d["id"]: d["title"] for d in svc.graph.list_documents()}
+    titles = {d.id: d.title for d in svc.graph.list_documents()}
     yield svc, titles, root
     svc.close()
 
@@ -71,12 +71,12 @@ def test_second_hop_reaches_the_directors_page(kb):
 
 def test_subject_entities_and_links(kb):
     svc, titles, _ = kb
-    ents = {e["name"]: e for e in svc.graph.export_entities()}
+    ents = {e.name: e for e in svc.graph.export_entities()}
     assert {"Silver Harbour", "Elena Varga", "Hello Love (song)"} <= set(ents)
-    assert "Hello Love" in ents["Hello Love (song)"]["aliases"]
+    assert "Hello Love" in ents["Hello Love (song)"].aliases
     assert "record 7" not in ents  # a fallback title names nothing
     idx = svc.retriever.index()
-    j = idx.e_pos[ents["Elena Varga"]["id"]]
+    j = idx.e_pos[ents["Elena Varga"].id]
     pages = {titles[idx.chunk_doc[c]] for c in idx.subjects[:, j].nonzero()[0]}
     assert pages == {"Elena Varga"}  # subject of her own page only; the film page mentions her
     assert idx.mentions[:, j].nnz >= 2
@@ -101,12 +101,12 @@ def test_deleting_the_page_removes_its_subject_entity(kb):
     elena = next(d for d, t in titles.items() if t == "Elena Varga")
     svc.pipeline.delete(fest)
     svc.pipeline.delete(elena)
-    names = {e["name"] for e in svc.graph.export_entities()}
+    names = {e.name for e in svc.graph.export_entities()}
     assert "Silver Harbour Festival" not in names  # nothing else mentions it
     assert "Elena Varga" in names  # the film page still mentions her
     idx = svc.retriever.index()
     assert svc.retriever.last_refresh["kind"] == "incremental"
-    j = idx.e_pos[next(e["id"] for e in svc.graph.export_entities() if e["name"] == "Elena Varga")]
+    j = idx.e_pos[next(e.id for e in svc.graph.export_entities() if e.name == "Elena Varga")]
     assert idx.subjects[:, j].nnz == 0 and idx.mentions[:, j].nnz >= 1
 
 

@@ -67,7 +67,7 @@ def test_graph_config_and_run_record_the_ontology(kb):
     assert cfg["prefixes"]["kgf"] == "https://kgfactory.dev/ontology#"
     assert cfg["prefixes"]["prov"] == "http://www.w3.org/ns/prov#"
     assert kb.test_run.ontology_version == "1.0.0"
-    assert kb.graph.list_runs(1)[0]["ontology_version"] == "1.0.0"
+    assert kb.graph.list_runs(1)[0].ontology_version == "1.0.0"
 
 
 def test_domain_range_violations_are_quarantined_not_stored(kb):

@@ -89,7 +89,7 @@ def test_misfit_quarantined_unknowns_reported_and_deletes_do_not_prune(make_serv
     doc = tmp_path / "note.txt"
     doc.write_text("Ada Lovelace works for Acme Analytical in London.")
     svc.pipeline.ingest([str(doc)], tenant="t1")
-    did = svc.graph.list_documents(tenant="t1")[0]["id"]
+    did = svc.graph.list_documents(tenant="t1")[0].id
     svc.pipeline.delete(did)
     rel = svc.graph.query("MATCH (a:Entity)-[r:worksFor]->(b:Entity) RETURN r.chunk_ids AS c")
     assert [r["c"] for r in rel] == [["import:" + rep.run_id]]

@@ -66,7 +66,7 @@ def test_rag_chat_against_a_live_server(tmp_path, embedder, extractor):
         e = {k: v for k, v in os.environ.items() if not k.startswith("KGF_")}
         out = run("rag_chat.py", QUESTION, env={**e, "KGF_API_URL": server.url}).stdout
         assert "Marie Dubois" in out and "(extractive answer)" in out and "[1] " in out
-        assert {d["title"] for d in svc.graph.list_documents(tenant="default")} >= {"Helios Robotics", "people"}
+        assert {d.title for d in svc.graph.list_documents(tenant="default")} >= {"Helios Robotics", "people"}
     finally:
         server.stop()
         svc.close()

@@ -136,7 +136,7 @@ def test_syntax_error_timeout_and_row_cap(kb):
 
 
 def test_view_follows_delete(kb):
-    docs = {d["title"]: d["id"] for d in kb.graph.list_documents()}
+    docs = {d.title: d.id for d in kb.graph.list_documents()}
     doc_id = docs["Atlas Picker 2"]
     doc_iri = f"<urn:kgf:doc:{doc_id}>"
     assert kb.rdf.query(P + f"ASK {{ ?x prov:wasDerivedFrom {doc_iri} }}").boolean

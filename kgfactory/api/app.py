@@ -10,6 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from ..ports import Warmable
 from ..settings import Settings, get_settings
 from . import errors
 from .audit import AuditLog, audit_path
@@ -32,9 +33,8 @@ def warm_up(svc) -> None:
     """Load the models and open the collections now, so the first request is not the slow one."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     svc.embedder.embed(["warm up"])
-    load = getattr(svc.extractor, "_load", None)
-    if callable(load):
-        load()
+    if isinstance(svc.extractor, Warmable):
+        svc.extractor.warm_up()
     svc.pipeline.ensure_ready()
     svc.retriever.index()
 

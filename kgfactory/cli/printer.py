@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..service.results import AskResult, DeleteResult, DocumentInfo, IngestResult
+from ..types import IngestRun
 
 console = Console()
 err = Console(stderr=True)
@@ -129,11 +130,11 @@ def print_stats(s: dict) -> None:
     console.print(t)
 
 
-def print_runs(rows: list[dict]) -> None:
+def print_runs(rows: list[IngestRun]) -> None:
     t = Table(title="ingest runs")
     for col in ("id", "started", "model", "extractor", "ontology", "added", "errors"):
         t.add_column(col, overflow="fold")
     for r in rows:
-        t.add_row(r["id"], str(r["started_at"])[:19], r["embed_model"], r["extractor"], r["ontology_version"],
-                  str(r["documents_added"]), str(len(r["errors"])))
+        t.add_row(r.id, str(r.started_at)[:19], r.embed_model, r.extractor, r.ontology_version,
+                  str(r.documents_added), str(len(r.errors)))
     console.print(t)

@@ -357,11 +357,6 @@ MERGE (d)-[:HAS_CHUNK]->(c)
 
 MIGRATE_EXPORT_NEXT = "MATCH (a:Chunk)-[:NEXT]->(b:Chunk) WHERE a.id IN $ids RETURN a.id AS a, b.id AS b"
 
-MIGRATE_EXPORT_MENTIONS = """
-MATCH (c:Chunk)-[m:MENTIONS]->(e:Entity) WHERE c.id IN $ids
-RETURN c.id AS chunk_id, e.id AS entity_id, m.count AS count, m.subject AS subject
-"""
-
 MIGRATE_EXPORT_RELATIONS = "MATCH (a:Entity)-[r]->(b:Entity) WHERE a.id IN $ids RETURN a.id AS source_id, b.id AS target_id, r AS r"
 
 # template: relationship type filled through rel_type (check_name) from the source graph's types

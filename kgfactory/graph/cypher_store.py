@@ -1,24 +1,26 @@
 """The GraphStore methods both Cypher engines share (FalkorDB, Neo4j): rows in, parameterised Cypher from
-`cypher.py` out. An adapter supplies `_run` (a write, or a read whose rows it ignores), `_rows` (rows as plain
-dicts), `ensure_schema` and `close`; what differs between engines stays in the adapter and cypher.DIALECTS."""
+`cypher.py` out, typed rows (rows.py) back. An adapter supplies `_run` (a write, or a read whose rows it ignores),
+`_rows` (rows as plain dicts), `ensure_schema` and `close`; what differs between engines stays in the adapter and
+cypher.DIALECTS. The ontology's and the RDF view's statements are in cypher_semantic.py, `kgf migrate`'s in
+cypher_copy.py."""
 from __future__ import annotations
 
 import json
 from typing import Any, Sequence
 
-from ..errors import GraphInputError, GraphStoreError
+from ..errors import CypherQueryError, GraphInputError, GraphStoreError, GraphUnavailableError
+from ..rows import (ChunkEntity, ChunkLinks, ChunkRef, ChunkRow, DocumentRow, EdgeRow, EntityMention, EntityRecord,
+                    EntityRow, MentionRow, Neighbour)
 from ..types import Chunk, Document, Entity, IngestRun, Mention, Relation
 from . import cypher as Q
+from .cypher_base import BATCH, batches
+from .cypher_copy import CopyOps
+from .cypher_semantic import SemanticOps
 
-BATCH = 2000
 ENTITY_NS = "urn:kgf:entity:"
 CHUNK_NS = "urn:kgf:chunk:"
 DOC_NS = "urn:kgf:doc:"
-
-
-def batches(rows: list, size: int = BATCH):
-    for i in range(0, len(rows), size):
-        yield rows[i:i + size]
+__all__ = ["BATCH", "batches", "check_params", "CypherGraphStore", "ENTITY_NS", "CHUNK_NS", "DOC_NS"]
 
 
 def check_params(params: Any, engine: str, nul: bool) -> None:
@@ -43,29 +45,18 @@ def check_params(params: Any, engine: str, nul: bool) -> None:
             stack.extend(v)
 
 
-class CypherGraphStore:
-    """Shared implementation of the GraphStore port over an adapter's `_run`/`_rows`."""
-
-    dialect = ""
-
-    def __init__(self, labels_for=None):
-        self._labels_for = labels_for or (lambda cls: [cls])
-
-    def _run(self, cypher: str, params: dict[str, Any] | None = None, read_only: bool = False) -> Any:
-        raise NotImplementedError
-
-    def _rows(self, cypher: str, params: dict[str, Any] | None = None, read_only: bool = True) -> list[dict[str, Any]]:
-        raise NotImplementedError
+class CypherGraphStore(SemanticOps, CopyOps):
+    """Shared implementation of the GraphStore port over an adapter's `_run`/`_rows` (cypher_base.CypherBase)."""
 
     # -- documents --------------------------------------------------------------------------------
-    def get_document(self, doc_id: str) -> dict[str, Any] | None:
+    def get_document(self, doc_id: str) -> DocumentRow | None:
         rows = self._rows(Q.GET_DOCUMENT, {"id": doc_id})
         return _doc(rows[0]) if rows else None
 
-    def documents_by_source(self, source: str, tenant: str) -> list[dict[str, Any]]:
+    def documents_by_source(self, source: str, tenant: str) -> list[DocumentRow]:
         return [_doc(r) for r in self._rows(Q.DOCUMENTS_BY_SOURCE, {"source": source, "tenant": tenant})]
 
-    def list_documents(self, tenant: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+    def list_documents(self, tenant: str | None = None, status: str | None = None) -> list[DocumentRow]:
         return [_doc(r) for r in self._rows(Q.LIST_DOCUMENTS, {"tenant": tenant, "status": status})]
 
     def begin_documents(self, docs: Sequence[Document]) -> None:
@@ -81,8 +72,8 @@ class CypherGraphStore:
         for batch in batches(rows):
             self._run(Q.WRITE_CHUNKS, {"rows": batch})
         pairs = [[a.id, b.id] for a, b in zip(chunks, chunks[1:]) if a.doc_id == b.doc_id and b.index == a.index + 1]
-        for batch in batches(pairs):
-            self._run(Q.LINK_NEXT, {"pairs": batch})
+        for pair_batch in batches(pairs):
+            self._run(Q.LINK_NEXT, {"pairs": pair_batch})
 
     def write_extraction(self, entities: Sequence[Entity], mentions: Sequence[Mention], relations: Sequence[Relation]) -> None:
         rows = [{"id": e.id, "name": e.name, "label": e.label, "tenant": e.tenant, "aliases": list(e.aliases),
@@ -92,10 +83,7 @@ class CypherGraphStore:
         by_class: dict[str, list[str]] = {}
         for e in entities:
             by_class.setdefault(e.label, []).append(e.id)
-        for cls, ids in by_class.items():
-            stmt = Q.SET_ENTITY_LABELS.format(labels=Q.label_clause(self._labels_for(cls)))
-            for batch in batches(ids):
-                self._run(stmt, {"ids": batch})
+        self._set_labels({tuple(self._labels_for(cls)): ids for cls, ids in by_class.items()})
         mrows = [m.model_dump() for m in mentions]
         for batch in batches(mrows):
             self._run(Q.MERGE_MENTIONS, {"rows": batch})
@@ -114,11 +102,6 @@ class CypherGraphStore:
         for batch in batches([dict(r) for r in rows]):
             tenants.update(r["tenant"] for r in self._rows(Q.COMPLETE_DOCUMENTS, {"rows": batch}, read_only=False))
         self._bump(tenants)
-
-    def _bump(self, tenants) -> None:
-        """One move of the global revision, and of each touched tenant's (see cypher.BUMP_REVISIONS)."""
-        keys = ["revision"] + sorted(Q.REVISION_TENANT + t for t in tenants if t is not None)
-        self._run(Q.BUMP_REVISIONS, {"keys": keys})
 
     def set_status(self, doc_id: str, status: str) -> None:
         self._run(Q.SET_DOCUMENT_STATUS, {"id": doc_id, "status": status})
@@ -155,52 +138,53 @@ class CypherGraphStore:
         got = {r["key"]: int(r["value"] or 0) for r in rows}
         return got.get(Q.REVISION_TENANT + tenant, 0), got.get(Q.REVISION_ALL, 0)
 
-    def export_chunks(self, tenant: str | None = None) -> list[dict[str, Any]]:
-        return self._rows(Q.EXPORT_CHUNKS, {"tenant": tenant})
+    def export_chunks(self, tenant: str | None = None) -> list[ChunkRef]:
+        return [ChunkRef(**r) for r in self._rows(Q.EXPORT_CHUNKS, {"tenant": tenant})]
 
-    def export_entities(self, tenant: str | None = None) -> list[dict[str, Any]]:
-        return self._rows(Q.EXPORT_ENTITIES, {"tenant": tenant})
+    def export_entities(self, tenant: str | None = None) -> list[EntityRow]:
+        return [EntityRow(**r) for r in self._rows(Q.EXPORT_ENTITIES, {"tenant": tenant})]
 
-    def export_mentions(self, tenant: str | None = None) -> list[dict[str, Any]]:
-        return self._rows(Q.EXPORT_MENTIONS, {"tenant": tenant})
+    def export_mentions(self, tenant: str | None = None) -> list[MentionRow]:
+        return [MentionRow(**r) for r in self._rows(Q.EXPORT_MENTIONS, {"tenant": tenant})]
 
-    def export_entity_edges(self, tenant: str | None = None) -> list[dict[str, Any]]:
-        return self._rows(Q.EXPORT_ENTITY_EDGES, {"tenant": tenant})
+    def export_entity_edges(self, tenant: str | None = None) -> list[EdgeRow]:
+        return [EdgeRow(**r) for r in self._rows(Q.EXPORT_ENTITY_EDGES, {"tenant": tenant})]
 
     # delta reads: the retriever refreshes its adjacency from these after an ingest or delete
     def _rows_by_ids(self, cypher: str, ids: Sequence[str]) -> list[dict[str, Any]]:
         ids = sorted(set(ids))
-        return [r for batch in batches(ids) for r in self._rows(cypher, {"ids": batch})]
+        return [r for batch in batches(ids) for r in self._rows(cypher, {"ids": list(batch)})]
 
-    def export_chunks_of_documents(self, doc_ids: Sequence[str]) -> list[dict[str, Any]]:
-        return self._rows_by_ids(Q.EXPORT_CHUNKS_OF_DOCUMENTS, doc_ids)
+    def export_chunks_of_documents(self, doc_ids: Sequence[str]) -> list[ChunkRef]:
+        return [ChunkRef(**r) for r in self._rows_by_ids(Q.EXPORT_CHUNKS_OF_DOCUMENTS, doc_ids)]
 
-    def export_mentions_of_chunks(self, chunk_ids: Sequence[str]) -> list[dict[str, Any]]:
-        return self._rows_by_ids(Q.EXPORT_MENTIONS_OF_CHUNKS, chunk_ids)
+    def export_mentions_of_chunks(self, chunk_ids: Sequence[str]) -> list[MentionRow]:
+        return [MentionRow(**r) for r in self._rows_by_ids(Q.EXPORT_MENTIONS_OF_CHUNKS, chunk_ids)]
 
-    def export_entities_by_id(self, entity_ids: Sequence[str]) -> list[dict[str, Any]]:
-        return self._rows_by_ids(Q.EXPORT_ENTITIES_BY_ID, entity_ids)
+    def export_entities_by_id(self, entity_ids: Sequence[str]) -> list[EntityRow]:
+        return [EntityRow(**r) for r in self._rows_by_ids(Q.EXPORT_ENTITIES_BY_ID, entity_ids)]
 
-    def export_edges_of_entities(self, entity_ids: Sequence[str]) -> list[dict[str, Any]]:
+    def export_edges_of_entities(self, entity_ids: Sequence[str]) -> list[EdgeRow]:
         """Every entity-entity edge with at least one end in entity_ids, each once. Batched by source and by
         target separately, so an edge between two batches is returned by both `to` queries: deduplicated."""
         ids = sorted(set(entity_ids))
         if len(ids) <= BATCH:
-            return self._rows(Q.EXPORT_EDGES_FROM, {"ids": ids}) + self._rows(Q.EXPORT_EDGES_TO, {"ids": ids})
+            rows = self._rows(Q.EXPORT_EDGES_FROM, {"ids": ids}) + self._rows(Q.EXPORT_EDGES_TO, {"ids": ids})
+            return [EdgeRow(**r) for r in rows]
         out = self._rows_by_ids(Q.EXPORT_EDGES_FROM, ids)
         wanted = set(ids)
         for batch in batches(ids):
-            out += [r for r in self._rows(Q.EXPORT_EDGES_TO, {"ids": batch}) if r["source_id"] not in wanted]
-        return out
+            out += [r for r in self._rows(Q.EXPORT_EDGES_TO, {"ids": list(batch)}) if r["source_id"] not in wanted]
+        return [EdgeRow(**r) for r in out]
 
-    def get_chunks(self, ids: Sequence[str]) -> list[dict[str, Any]]:
-        return self._rows(Q.GET_CHUNKS, {"ids": list(ids)})
+    def get_chunks(self, ids: Sequence[str]) -> list[ChunkRow]:
+        return [ChunkRow(**r) for r in self._rows(Q.GET_CHUNKS, {"ids": list(ids)})]
 
-    def chunk_entities(self, ids: Sequence[str]) -> list[dict[str, Any]]:
-        return self._rows(Q.CHUNK_ENTITIES, {"ids": list(ids)})
+    def chunk_entities(self, ids: Sequence[str]) -> list[ChunkEntity]:
+        return [ChunkEntity(**r) for r in self._rows(Q.CHUNK_ENTITIES, {"ids": list(ids)})]
 
-    def neighbour_chunks(self, ids: Sequence[str]) -> list[dict[str, Any]]:
-        return self._rows(Q.NEIGHBOUR_CHUNKS, {"ids": list(ids)})
+    def neighbour_chunks(self, ids: Sequence[str]) -> list[ChunkLinks]:
+        return [ChunkLinks(**r) for r in self._rows(Q.NEIGHBOUR_CHUNKS, {"ids": list(ids)})]
 
     # -- runs, stats, analyst queries -------------------------------------------------------------
     def record_run(self, run: IngestRun) -> None:
@@ -208,14 +192,14 @@ class CypherGraphStore:
                                  "finished_at": run.finished_at.isoformat() if run.finished_at else None,
                                  "body": run.model_dump_json()})
 
-    def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
-        return [json.loads(r["body"]) for r in self._rows(Q.LIST_RUNS, {"limit": int(limit)})]
+    def list_runs(self, limit: int = 20) -> list[IngestRun]:
+        return [IngestRun.model_validate_json(r["body"]) for r in self._rows(Q.LIST_RUNS, {"limit": int(limit)})]
 
     def stats(self) -> dict[str, int]:
         """Node and relationship counts. Document and Chunk count complete documents only; documents a crash
         left 'pending' (or a delete 'deleting') and their chunks are counted apart, as "Document (pending)" and
         "Chunk (pending)", present only when there are some."""
-        out = {}
+        out: dict[str, int] = {}
         for label in ("Document", "Chunk", "Entity"):  # KGMeta/IngestRun are bookkeeping, not knowledge
             rows = self._rows(Q.COUNT_LABEL.format(label=Q.label_clause([label])[1:]))
             out[label] = int(rows[0]["n"]) if rows else 0
@@ -230,18 +214,20 @@ class CypherGraphStore:
         return out
 
     # -- analysts' named reads (the API, the SDK and the CLI reach the graph through these, not raw Cypher) --
-    def entity(self, entity_id: str, tenant: str) -> dict[str, Any] | None:
-        """id, name, label, aliases, labels, found_by of one entity of `tenant`; None when there is none."""
+    def entity(self, entity_id: str, tenant: str) -> EntityRecord | None:
+        """One entity of `tenant`; None when there is none."""
         rows = self._rows(Q.API_ENTITY, {"id": entity_id, "tenant": tenant})
-        return rows[0] if rows else None
+        return EntityRecord(**rows[0]) if rows else None
 
-    def entity_neighbours(self, entity_id: str, tenant: str, limit: int = 50) -> list[dict[str, Any]]:
-        """Related entities of the same tenant: type, outgoing, id, name, label, weight (heaviest first)."""
-        return self._rows(Q.API_ENTITY_NEIGHBOURS, {"id": entity_id, "tenant": tenant, "limit": int(limit)})
+    def entity_neighbours(self, entity_id: str, tenant: str, limit: int = 50) -> list[Neighbour]:
+        """Related entities of the same tenant, heaviest edge first."""
+        rows = self._rows(Q.API_ENTITY_NEIGHBOURS, {"id": entity_id, "tenant": tenant, "limit": int(limit)})
+        return [Neighbour(**r) for r in rows]
 
-    def entity_mentions(self, entity_id: str, tenant: str, limit: int = 50) -> list[dict[str, Any]]:
-        """Chunks of the same tenant that mention the entity: chunk_id, doc_id, count."""
-        return self._rows(Q.API_ENTITY_CHUNKS, {"id": entity_id, "tenant": tenant, "limit": int(limit)})
+    def entity_mentions(self, entity_id: str, tenant: str, limit: int = 50) -> list[EntityMention]:
+        """Chunks of the same tenant that mention the entity, in document order."""
+        rows = self._rows(Q.API_ENTITY_CHUNKS, {"id": entity_id, "tenant": tenant, "limit": int(limit)})
+        return [EntityMention(**r) for r in rows]
 
     def schema_counts(self, tenant: str) -> tuple[dict[str, int], dict[str, int]]:
         """(node label -> count, relationship type -> count) within one tenant, each sorted by name."""
@@ -258,16 +244,23 @@ class CypherGraphStore:
         return int(rows[0]["n"]) if rows else 0
 
     def query(self, cypher: str, params: dict[str, Any] | None = None, read_only: bool = True) -> list[dict[str, Any]]:
+        """Analysts' Cypher, read-only unless `read_only=False` (kept for tests and tools; kgfactory's own
+        writes go through the named methods). A query the engine refuses raises CypherQueryError."""
         if read_only and Q.is_write(cypher):
-            raise GraphStoreError("write clauses are not allowed in a read-only query")
-        return self._rows(cypher, params, read_only=read_only)
+            raise CypherQueryError("write clauses are not allowed in a read-only query")
+        try:
+            return self._rows(cypher, params, read_only=read_only)
+        except (GraphUnavailableError, GraphInputError, CypherQueryError):
+            raise
+        except GraphStoreError as e:  # the engine answered and refused the query: the query's fault
+            raise CypherQueryError(str(e)) from e
 
 
-def _doc(row: dict[str, Any]) -> dict[str, Any]:
+def _doc(row: dict[str, Any]) -> DocumentRow:
     row = dict(row)
     if isinstance(row.get("metadata"), str):
         try:
             row["metadata"] = json.loads(row["metadata"])
         except ValueError:
             pass
-    return row
+    return DocumentRow(**row)

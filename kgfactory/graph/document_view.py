@@ -4,18 +4,22 @@ Written once over the GraphStore port so `GET /v1/documents/{id}` and `Knowledge
 """
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
+
+from ..ports import GraphStore
+from ..rows import DocumentRow
 
 CHUNK_FIELDS = ("id", "index", "text", "start", "end", "page")
 
 
-def document_detail(graph, doc: dict[str, Any]) -> dict[str, Any]:
+def document_detail(graph: GraphStore, doc: DocumentRow) -> dict[str, Any]:
     """`doc` is the stored document row (already checked to belong to the caller's tenant)."""
-    ids = graph.chunk_ids(doc["id"])
-    chunks = sorted(graph.get_chunks(ids), key=lambda c: c.get("index") or 0) if ids else []
-    ents: dict[str, dict] = {}
+    ids = graph.chunk_ids(doc.id)
+    chunks = sorted(graph.get_chunks(ids), key=lambda c: c.index or 0) if ids else []
+    ents: dict[str, dict[str, Any]] = {}
     for r in graph.chunk_entities(ids) if ids else []:
-        e = ents.setdefault(r["id"], {"id": r["id"], "name": r["name"], "label": r["label"], "chunks": []})
-        e["chunks"].append(r["chunk_id"])
-    return {**doc, "chunks": [{k: c.get(k) for k in CHUNK_FIELDS} for c in chunks],
+        e = ents.setdefault(r.id, {"id": r.id, "name": r.name, "label": r.label, "chunks": []})
+        e["chunks"].append(r.chunk_id)
+    return {**asdict(doc), "chunks": [{k: getattr(c, k) for k in CHUNK_FIELDS} for c in chunks],
             "entities": sorted(ents.values(), key=lambda e: e["name"] or "")}

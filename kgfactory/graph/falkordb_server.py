@@ -62,8 +62,11 @@ class EmbeddedFalkorDB:
         eng.logfile = eng.dir / "views.log"
         return eng
 
-    def _ping(self) -> bool:
+    def ping(self) -> bool:
+        """True when the engine answers PING now (a busy engine still does; a stuck or gone one does not)."""
         return self._ping_reply() == "pong"
+
+    _ping = ping  # the name the engine's own code and older tests use
 
     def _ping_reply(self) -> str | None:
         """Raw PING (redis-py would retry with backoff on a stale socket file): 'pong', 'loading' while the

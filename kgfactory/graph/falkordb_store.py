@@ -48,6 +48,23 @@ class FalkorDBGraphStore(CypherGraphStore):
         names = [h[1] if isinstance(h, (list, tuple)) else h for h in (res.header or [])]
         return [dict(zip(names, [_plain(v) for v in row])) for row in res.result_set]
 
+    # -- graphs of this engine (the tenant views delete the ones an older version kept here) ------------------
+    def list_graphs(self) -> list[str]:
+        """Names of every graph in this store's engine (not only this store's own graph)."""
+        try:
+            return [str(g) for g in self._db.list_graphs()]
+        except Exception as e:
+            raise wrap(e, "listing graphs failed", self.call_timeout_s) from e
+
+    def delete_graph(self, name: str) -> None:
+        """Delete another graph of this engine by name; never this store's own graph."""
+        if name == self._g.name:
+            raise GraphStoreError(f"refusing to delete the store's own graph {name!r}")
+        try:
+            self._db.select_graph(name).delete()
+        except Exception as e:
+            raise wrap(e, f"deleting graph {name!r} failed", self.call_timeout_s) from e
+
     def ensure_schema(self, entity_labels: Iterable[str] = ()) -> None:
         for stmt in Q.DIALECTS[self.dialect]["indexes"]:
             try:

@@ -30,8 +30,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..derived_view import DerivedView
-from ..errors import GraphStoreError, GraphUnavailableError
+from ..errors import CypherQueryError, CypherTimeout, GraphStoreError, GraphUnavailableError, ViewBuildError
+from ..rows import ViewEdge, ViewNode
 from . import cypher as Q
+from .falkordb_store import FalkorDBGraphStore
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,7 @@ class _View:
 class FalkorDBTenantViews:
     """run(cypher, params, tenant, timeout_ms, max_rows) on the tenant's view, read-only."""
 
-    def __init__(self, store, data_dir: Path, call_timeout_s: float = 60.0, max_timeout_ms: int = 5000,
+    def __init__(self, store: FalkorDBGraphStore, data_dir: Path, call_timeout_s: float = 60.0, max_timeout_ms: int = 5000,
                  engine=None, legacy_prefix: str | None = None):
         self.store = store
         self.legacy_prefix = legacy_prefix  # views an older version kept in the shared engine: deleted once
@@ -95,9 +97,9 @@ class FalkorDBTenantViews:
         if not self.legacy_prefix:
             return
         try:
-            for name in self.store._db.list_graphs():
+            for name in self.store.list_graphs():
                 if name.startswith(self.legacy_prefix):
-                    self.store._db.select_graph(name).delete()
+                    self.store.delete_graph(name)
                     log.info("deleted %s, a tenant view an older version kept in the shared graph engine", name)
         except Exception as e:
             log.warning("could not delete the old tenant views in the shared graph engine: %s", e)
@@ -220,8 +222,9 @@ class FalkorDBTenantViews:
             nodes = edges = 0
             for label in Q.VIEW_LABELS:
                 by_labels: dict[tuple[str, ...], list[dict]] = {}
-                for r in self.store._rows(Q.VIEW_EXPORT_NODES.format(label=label), {"tenant": tenant}):
-                    by_labels.setdefault(tuple(r["labels"]), []).append(dict(r["props"]))
+                node: ViewNode
+                for node in self.store.export_view_nodes(label, tenant):
+                    by_labels.setdefault(tuple(node.labels), []).append(dict(node.props))
                 for labels, rows in by_labels.items():
                     stmt = Q.VIEW_CREATE_NODES.format(labels=Q.label_clause(list(labels)))
                     for i in range(0, len(rows), NODE_BATCH):
@@ -229,12 +232,13 @@ class FalkorDBTenantViews:
                     nodes += len(rows)
             for label in Q.VIEW_LABELS:
                 by_kind: dict[tuple[str, str, str], list[dict]] = {}
-                for r in self.store._rows(Q.VIEW_EXPORT_EDGES.format(label=label), {"tenant": tenant}):
-                    dst = next((x for x in Q.VIEW_LABELS if x in (r["b_labels"] or [])), None)
-                    if dst is None or r["a"] is None or r["b"] is None:
+                edge: ViewEdge
+                for edge in self.store.export_view_edges(label, tenant):
+                    dst = next((x for x in Q.VIEW_LABELS if x in (edge.b_labels or [])), None)
+                    if dst is None or edge.a is None or edge.b is None:
                         continue  # the view holds VIEW_LABELS nodes only
-                    by_kind.setdefault((label, r["type"], dst), []).append(
-                        {"a": r["a"], "b": r["b"], "props": dict(r["props"] or {})})
+                    by_kind.setdefault((label, edge.type, dst), []).append(
+                        {"a": edge.a, "b": edge.b, "props": dict(edge.props or {})})
                 for (src, rtype, dst), rows in by_kind.items():
                     stmt = Q.VIEW_CREATE_EDGES.format(src=Q.rel_type(src), dst=Q.rel_type(dst), rel=Q.rel_type(rtype))
                     for i in range(0, len(rows), EDGE_BATCH):
@@ -249,7 +253,7 @@ class FalkorDBTenantViews:
                 # a refused or reset connection (not a missed deadline) is what a killed engine leaves
                 self._restart_if_dead(reap_wait=0.0 if err.timed_out else 1.0)
                 raise err from e
-            raise GraphStoreError(f"could not build the tenant view for {tenant!r}: {e}") from e
+            raise ViewBuildError(f"could not build the tenant view for {tenant!r}: {e}") from e
         self.builds += 1
         log.info("built Cypher view %s for tenant %r: %d nodes, %d edges", name, tenant, nodes, edges)
 
@@ -264,10 +268,11 @@ class FalkorDBTenantViews:
 
     def run(self, cypher: str, params: dict[str, Any] | None, tenant: str, timeout_ms: int,
             max_rows: int) -> tuple[list[str], list[list[Any]], bool]:
-        """(columns, rows, truncated). Raises GraphStoreError (timeouts say so), GraphUnavailableError when
-        an engine does not answer within its deadline."""
+        """(columns, rows, truncated). Raises CypherQueryError for a query the engine refused (or a write),
+        CypherTimeout past `timeout_ms`, ViewBuildError when the view could not be built, GraphUnavailableError
+        when an engine does not answer within its deadline."""
         if Q.is_write(cypher):
-            raise GraphStoreError("write clauses are not allowed in a read-only query")
+            raise CypherQueryError("write clauses are not allowed in a read-only query")
         view = self._acquire(tenant)
         try:
             _, query_db = self._dbs()
@@ -282,16 +287,16 @@ class FalkorDBTenantViews:
             if isinstance(err, GraphUnavailableError):
                 # the engine answers PING while a query runs: then the query is slow (FalkorDB does not stop
                 # every query at its timeout, e.g. a huge range() is built first), not the engine stuck
-                if err.timed_out and self._engine is not None and self._engine._ping():
-                    raise GraphStoreError(f"query timed out after {timeout_ms} ms (no result within "
-                                          f"{deadline:g} s)") from e
+                if err.timed_out and self._engine is not None and self._engine.ping():
+                    raise CypherTimeout(f"query timed out after {timeout_ms} ms (no result within "
+                                        f"{deadline:g} s)") from e
                 # a refused or reset connection (not a missed deadline) is what a killed engine leaves
                 self._restart_if_dead(reap_wait=0.0 if err.timed_out else 1.0)
                 raise err from e
             msg = str(e)
-            if "timed out" in msg.lower():
-                raise GraphStoreError(f"query timed out after {timeout_ms} ms") from e
-            raise GraphStoreError(f"query failed: {msg}") from e
+            if "timed out" in msg.lower():  # the engine's own words for its query timeout: read here, once
+                raise CypherTimeout(f"query timed out after {timeout_ms} ms") from e
+            raise CypherQueryError(f"query failed: {msg}") from e
         finally:
             self._release(view)
         from .falkordb_store import _plain

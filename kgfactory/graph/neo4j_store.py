@@ -12,7 +12,7 @@ import logging
 import re
 from typing import Any, Iterable
 
-from ..errors import ConfigError, GraphStoreError
+from ..errors import ConfigError, CypherQueryError, CypherTimeout, GraphStoreError
 from . import cypher as Q
 from .cypher_store import CypherGraphStore, check_params
 
@@ -64,6 +64,11 @@ def wrap_error(e: BaseException, uri: str, database: str, user: str = "") -> Exc
                                "An interrupted ingest is resumable: run it again")
     if kind == "transient":
         return GraphStoreError(f"Neo4j kept failing with a transient error after retries ({e}); run it again")
+    code = getattr(e, "code", None) or ""
+    if code.startswith("Neo.ClientError.Transaction.TransactionTimedOut"):  # also ...ClientConfiguration
+        return CypherTimeout(f"Neo4j query timed out: {e}")
+    if code.startswith("Neo.ClientError.Statement."):  # syntax, types, a missing function: the query's fault
+        return CypherQueryError(f"Neo4j query failed: {e}")
     return GraphStoreError(f"Neo4j query failed: {e}")
 
 

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from ..errors import KGFError
-from ..ports import Embedder, Extractor, GraphStore, VectorStore
+from ..ports import Embedder, Extractor, ExtractorRun, GraphStore, IngestListener, VectorStore
 from ..types import Chunk, Document, Extraction, FileError, IngestRun, utcnow
 from .chunker import Chunker
 from .parsers import iter_documents
@@ -52,11 +52,13 @@ class IngestPipeline:
 
     def __init__(self, graph: GraphStore, vectors: VectorStore, embedder: Embedder, extractor: Extractor | None,
                  chunker: Chunker, ontology_version: str = "", group_size: int = 64, max_file_bytes: int = 50 << 20,
-                 max_record_chars: int = 2_000_000, listeners: Sequence[Any] = ()):
+                 max_record_chars: int = 2_000_000, listeners: Sequence[IngestListener] = (),
+                 extractor_run: ExtractorRun | None = None):
         self.graph, self.vectors, self.embedder, self.extractor = graph, vectors, embedder, extractor
-        # told after each group is complete and after each delete (the RDF view, the quarantine):
-        # listener.documents_written(docs, chunks, extraction) / listener.document_deleted(doc_id)
-        self.listeners = list(listeners)
+        # told after each group is complete and after each delete (the retriever, the RDF view, the quarantine)
+        self.listeners: list[IngestListener] = list(listeners)
+        # the extractor's per-run report (an LLM extractor: model, prompt version, fallbacks), when it has one
+        self.extractor_run = extractor_run
         self.chunker = chunker
         self.ontology_version = ontology_version
         self.group_size = group_size
@@ -77,8 +79,8 @@ class IngestPipeline:
                         embed_model=self.embedder.model_id, extractor=self.extractor.name if self.extractor else "none",
                         ontology_version=self.ontology_version)
         run.timings = {s: 0.0 for s in STAGES}
-        if hasattr(self.extractor, "start_run"):  # an LLM extractor: its model, prompt version and fallbacks
-            self.extractor.start_run()
+        if self.extractor_run is not None:
+            self.extractor_run.start_run()
         # entity vectors: skip names embedded earlier in this run, and (only when the store already held
         # entities, the incremental case) names that already have a vector there
         self._embedded: set[str] = set()
@@ -104,8 +106,8 @@ class IngestPipeline:
         self.vectors.refresh()
         run.timings["write"] += time.perf_counter() - t
         run.finished_at = utcnow()
-        if hasattr(self.extractor, "run_report"):
-            for k, v in self.extractor.run_report().items():
+        if self.extractor_run is not None:
+            for k, v in self.extractor_run.run_report().items():
                 setattr(run, k, v)
         run.timings = {k: round(v, 4) for k, v in run.timings.items()}
         self.graph.record_run(run)
@@ -114,7 +116,7 @@ class IngestPipeline:
     def _admit(self, doc: Document, group: _Group, run: IngestRun, progress: Progress | None) -> None:
         """Decide: unchanged (skip), pending leftover (repair), new or changed (ingest)."""
         existing = self.graph.get_document(doc.id)
-        if existing and existing.get("status") == "complete":
+        if existing and existing.status == "complete":
             run.documents_unchanged += 1
             _tick(progress, "document")
             return
@@ -123,7 +125,7 @@ class IngestPipeline:
             self.delete(doc.id, refresh=False)  # the run refreshes once at its end
         if any(d.id == doc.id for d in group.docs):
             return  # the same record twice in one batch
-        olds = [d["id"] for d in self.graph.documents_by_source(doc.source, doc.tenant) if d["id"] != doc.id]
+        olds = [d.id for d in self.graph.documents_by_source(doc.source, doc.tenant) if d.id != doc.id]
         group.docs.append(doc)
         if olds:
             group.replaces[doc.id] = olds

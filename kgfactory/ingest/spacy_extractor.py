@@ -75,6 +75,10 @@ class SpacyExtractor:
         out.sort(key=lambda t: -t[2])  # longest phrase wins: "founded by" over "founded"
         return out
 
+    def warm_up(self) -> None:
+        """Load the spaCy pipeline now (ports.Warmable), so the first ingest is not the slow one."""
+        self._load()
+
     def _load(self):
         if self._nlp is not None:
             return self._nlp

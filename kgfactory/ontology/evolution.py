@@ -22,10 +22,16 @@ import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
 
 from ..errors import OntologyError
+from ..ports import GraphStore
 from .rdf_mapping import prefixes_for
+
+if TYPE_CHECKING:
+    from .model import Ontology
+    from .quarantine import Quarantine
 
 ACTIVE_DIR = "ontology"
 
@@ -61,36 +67,34 @@ class ChangeReport:
                 "relabel": self.relabel, "edges": self.edges, "applied": self.applied, "fits": self.fits}
 
 
-def check_change(graph, old, new) -> ChangeReport:
+def check_change(graph: GraphStore, old: Ontology, new: Ontology) -> ChangeReport:
     """Which stored entities and typed edges the `new` ontology no longer admits (read-only)."""
-    from ..graph import cypher as Q
-
     rep = ChangeReport(old.version, new.version)
     classes: dict[str, str] = {}
-    for e in graph.query(Q.RDF_EXPORT_ENTITIES):
-        cls = e.get("label") or new.FALLBACK_CLASS
+    for e in graph.export_entity_classes():
+        cls = e.label or new.FALLBACK_CLASS
         target = _migrated_class(old, new, cls)
-        classes[e["id"]] = target
+        classes[e.id] = target
         if cls not in new.classes:
-            rep.nodes.append({"id": e["id"], "name": e.get("name"), "tenant": e.get("tenant"), "class": cls,
-                              "migrate_to": target, "labels": [lb for lb in e.get("labels") or [] if lb != "Entity"]})
-        if sorted(lb for lb in e.get("labels") or [] if lb != "Entity") != sorted(new.labels_for(target)):
+            rep.nodes.append({"id": e.id, "name": e.name, "tenant": e.tenant, "class": cls,
+                              "migrate_to": target, "labels": [lb for lb in e.labels or [] if lb != "Entity"]})
+        if sorted(lb for lb in e.labels or [] if lb != "Entity") != sorted(new.labels_for(target)):
             rep.relabel += 1
-    for r in graph.query(Q.RDF_EXPORT_RELATIONS):
-        a, b = classes.get(r["source_id"], new.FALLBACK_CLASS), classes.get(r["target_id"], new.FALLBACK_CLASS)
-        if r["type"] not in new.object_properties:
-            why = f"property {r['type']} is not declared in ontology {new.version}"
-        elif not new.allows(r["type"], a, b):
-            p = new.object_properties[r["type"]]
-            why = (f"{r['type']} now needs {' or '.join(p.domain) or 'any'} -> {' or '.join(p.range) or 'any'}, "
+    for r in graph.export_typed_relations():
+        a, b = classes.get(r.source_id, new.FALLBACK_CLASS), classes.get(r.target_id, new.FALLBACK_CLASS)
+        if r.type not in new.object_properties:
+            why = f"property {r.type} is not declared in ontology {new.version}"
+        elif not new.allows(r.type, a, b):
+            p = new.object_properties[r.type]
+            why = (f"{r.type} now needs {' or '.join(p.domain) or 'any'} -> {' or '.join(p.range) or 'any'}, "
                    f"edge is {a} -> {b}")
         else:
             continue
-        rep.edges.append({**r, "source_class": a, "target_class": b, "reason": why})
+        rep.edges.append({**asdict(r), "source_class": a, "target_class": b, "reason": why})
     return rep
 
 
-def _migrated_class(old, new, cls: str) -> str:
+def _migrated_class(old: Ontology, new: Ontology, cls: str) -> str:
     if cls in new.classes:
         return cls
     if cls in old.classes:
@@ -100,16 +104,15 @@ def _migrated_class(old, new, cls: str) -> str:
     return new.FALLBACK_CLASS
 
 
-def apply_change(graph, quarantine, old, new, report: ChangeReport, mode: str) -> ChangeReport:
+def apply_change(graph: GraphStore, quarantine: Quarantine, old: Ontology, new: Ontology, report: ChangeReport,
+                 mode: str) -> ChangeReport:
     """mode: 'migrate' or 'quarantine' (see the module docstring). Bumps the graph revision once."""
-    from ..graph import cypher as Q
-
     if mode not in ("migrate", "quarantine"):
         raise OntologyError(f"unknown ontology change mode {mode!r}; use migrate or quarantine")
     # 1. misfit edges -> quarantine (one row per supporting chunk), then out of the graph
     if report.edges:
         cids = sorted({c for r in report.edges for c in (r.get("chunk_ids") or [])})
-        doc_of = {c["id"]: c["doc_id"] for c in graph.get_chunks(cids)} if cids else {}
+        doc_of = {c.id: c.doc_id for c in graph.get_chunks(cids)} if cids else {}
         rows = []
         for r in report.edges:
             for cid in r.get("chunk_ids") or [""]:
@@ -119,11 +122,11 @@ def apply_change(graph, quarantine, old, new, report: ChangeReport, mode: str) -
                              "target_name": r.get("target_name"), "target_class": r["target_class"],
                              "reason": r["reason"], "origin": "ontology-change", "ontology_version": new.version})
         quarantine.add(rows)
-        by_type: dict[str, list[dict]] = {}
+        by_type: dict[str, list[tuple[str, str]]] = {}
         for r in report.edges:
-            by_type.setdefault(r["type"], []).append({"source_id": r["source_id"], "target_id": r["target_id"]})
-        for rtype, rows_t in by_type.items():
-            graph.query(Q.DELETE_RELATION.format(rel=Q.rel_type(rtype)), {"rows": rows_t}, read_only=False)
+            by_type.setdefault(r["type"], []).append((r["source_id"], r["target_id"]))
+        for rtype, pairs in by_type.items():
+            graph.delete_relations(rtype, pairs)
     # 2. entities: new class (nearest surviving ancestor, or the fallback), labels from the new hierarchy
     if mode == "quarantine" and report.nodes:
         quarantine.add([{"kind": "node", "tenant": n.get("tenant") or "default", "source_id": n["id"],
@@ -132,20 +135,15 @@ def apply_change(graph, quarantine, old, new, report: ChangeReport, mode: str) -
                                    f"{new.FALLBACK_CLASS}", "origin": "ontology-change",
                          "ontology_version": new.version} for n in report.nodes])
     groups: dict[tuple[tuple[str, ...], str], list[str]] = {}
-    for e in graph.query(Q.RDF_EXPORT_ENTITIES):
-        cls = e.get("label") or new.FALLBACK_CLASS
+    for e in graph.export_entity_classes():
+        cls = e.label or new.FALLBACK_CLASS
         target = _migrated_class(old, new, cls) if mode == "migrate" or cls in new.classes else new.FALLBACK_CLASS
-        have = tuple(sorted(lb for lb in e.get("labels") or [] if lb != "Entity"))
+        have = tuple(sorted(lb for lb in e.labels or [] if lb != "Entity"))
         if have != tuple(sorted(new.labels_for(target))) or cls != target:
-            groups.setdefault((have, target), []).append(e["id"])
+            groups.setdefault((have, target), []).append(e.id)
     for (have, target), ids in groups.items():
-        stmt = Q.RELABEL_ENTITIES.format(old=Q.label_clause(list(have)) if have else "",
-                                         new=Q.label_clause(new.labels_for(target)))
-        if not have:
-            stmt = stmt.replace(" REMOVE e", "", 1)
-        for i in range(0, len(ids), 2000):
-            graph.query(stmt, {"ids": ids[i:i + 2000], "label": target}, read_only=False)
-    graph.query(Q.BUMP_REVISION, read_only=False)
+        graph.relabel_entities(ids, have, new.labels_for(target), target)
+    graph.bump_revision()
     report.applied = "migrated" if mode == "migrate" else "quarantined"
     return report
 
@@ -167,23 +165,17 @@ def activate(data_dir: Path, ontology, source_file: Path) -> Path:
     return d / name
 
 
-def write_graph_config(graph, ontology) -> None:
+def write_graph_config(graph: GraphStore, ontology: Ontology) -> None:
     """n10s-style config nodes: how IRIs map to names, the ontology version, and the namespace prefixes."""
-    from ..graph import cypher as Q
-
     config = {"_handleVocabUris": "MAP", "_classLabel": "Class", "_subClassOfRel": "SCO",
               "_handleMultival": "ARRAY", "_keepLangTag": False, "_applyNeo4jNaming": False,
               "ontology_iri": ontology.iri, "ontology_version": ontology.version,
               "ontology_hash": ontology.content_hash, "ontology_namespace": ontology.namespace,
               "resource_uri_property": "uri", "class_hierarchy_labels": True}
-    graph.query(Q.SET_GRAPH_CONFIG, {"config": config}, read_only=False)
-    graph.query(Q.SET_NS_PREFIXES, {"prefixes": {"_id": 1, **prefixes_for(ontology)}}, read_only=False)
+    graph.write_graph_config(config, prefixes_for(ontology))
 
 
-def read_graph_config(graph) -> dict[str, Any]:
-    from ..graph import cypher as Q
-
-    cfg = graph.query(Q.GET_GRAPH_CONFIG)
-    pre = graph.query(Q.GET_NS_PREFIXES)
-    strip = lambda d: {k: v for k, v in (d or {}).items() if not k.startswith("_labels") and k != "_id"}  # noqa: E731
-    return {"config": strip(cfg[0]["config"]) if cfg else {}, "prefixes": strip(pre[0]["prefixes"]) if pre else {}}
+def read_graph_config(graph: GraphStore) -> dict[str, Any]:
+    cfg, pre = graph.graph_config()
+    strip = lambda d: {k: v for k, v in d.items() if not k.startswith("_labels") and k != "_id"}  # noqa: E731
+    return {"config": strip(cfg), "prefixes": strip(pre)}

@@ -174,8 +174,6 @@ class RdfImporter:
         return list(entities.values()), list(relations.values()), violations, errors
 
     def run(self, path: Path | str, fmt: str | None = None, tenant: str = "default") -> ImportReport:
-        from ..graph import cypher as Q
-
         t0 = time.perf_counter()
         path = Path(path)
         run_id = content_id(str(path.resolve()), str(time.time_ns()), prefix="imp-", size=16)
@@ -197,7 +195,7 @@ class RdfImporter:
                                        embed_model=getattr(svc.embedder, "model_id", ""), entities=rep.entities,
                                        relations=rep.relations, quarantined=rep.quarantined, errors=errors,
                                        finished_at=None, timings={"total": rep.seconds}))
-        svc.graph.query(Q.BUMP_REVISION, read_only=False)  # the retriever and the RDF view reload on this
+        svc.graph.bump_revision()  # the retriever, the RDF view and the tenant views reload on this
         if svc.rdf is not None:
             svc.rdf.rebuild()
         log.info("imported %s: %d entities, %d relations, %d quarantined, %d errors", path, rep.entities,

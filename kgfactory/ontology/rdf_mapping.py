@@ -13,9 +13,28 @@ Both the incremental sync and the full rebuild go through these functions, so th
 """
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Protocol, Sequence
 
 from ..types import content_id
+
+
+class ChunkLike(Protocol):
+    """What a chunk's triples are made of: a types.Chunk being written, or a rows.ChunkText read back."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def doc_id(self) -> str: ...
+    @property
+    def index(self) -> int: ...
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def page(self) -> int | None: ...
+    @property
+    def text(self) -> str: ...
 
 VOCAB = "https://kgfactory.dev/vocab#"
 PROV = "http://www.w3.org/ns/prov#"
@@ -95,34 +114,35 @@ class RdfMapper:
         return self.ox.Literal(str(value), datatype=datatype) if datatype is not None else self.ox.Literal(str(value))
 
     # -- records -----------------------------------------------------------------------------------
-    def document_triples(self, d: dict) -> Iterator:
-        """d: id, title, source, tenant, tags, ingested_at (ISO string), mime."""
-        T, s = self.ox.Triple, self.doc(d["id"])
+    def document_triples(self, id: str, title: str | None, source: str | None, tenant: str | None,
+                         mime: str | None, tags: Sequence[str] | None, ingested_at: str | None) -> Iterator:
+        """One document's triples; `ingested_at` is an ISO string."""
+        T, s = self.ox.Triple, self.doc(id)
         yield T(s, self.type, self.v("Document"))
         yield T(s, self.type, self.N(PROV + "Entity"))
-        yield T(s, self.vid, self._lit(d["id"]))
-        for key, pred in (("title", DCT + "title"), ("source", VOCAB + "source"), ("tenant", VOCAB + "tenant"),
-                          ("mime", DCT + "format")):
-            if d.get(key):
-                yield T(s, self.N(pred), self._lit(d[key]))
-        if d.get("ingested_at"):
-            yield T(s, self.N(DCT + "created"), self._lit(d["ingested_at"], self.xsd_dt))
-        for tag in d.get("tags") or []:
+        yield T(s, self.vid, self._lit(id))
+        for value, pred in ((title, DCT + "title"), (source, VOCAB + "source"), (tenant, VOCAB + "tenant"),
+                            (mime, DCT + "format")):
+            if value:
+                yield T(s, self.N(pred), self._lit(value))
+        if ingested_at:
+            yield T(s, self.N(DCT + "created"), self._lit(ingested_at, self.xsd_dt))
+        for tag in tags or []:
             yield T(s, self.v("tag"), self._lit(tag))
 
-    def chunk_triples(self, c: dict) -> Iterator:
-        """c: id, doc_id, index, start, end, page, text."""
-        T, s, d = self.ox.Triple, self.chunk(c["id"]), self.doc(c["doc_id"])
+    def chunk_triples(self, c: ChunkLike) -> Iterator:
+        """A chunk's triples (a types.Chunk being written, or a rows.ChunkText read back)."""
+        T, s, d = self.ox.Triple, self.chunk(c.id), self.doc(c.doc_id)
         yield T(s, self.type, self.v("Chunk"))
         yield T(s, self.type, self.N(PROV + "Entity"))
-        yield T(s, self.vid, self._lit(c["id"]))
+        yield T(s, self.vid, self._lit(c.id))
         yield T(s, self.part_of, d)
         yield T(s, self.derived, d)
-        for key in ("index", "start", "end", "page"):
-            if c.get(key) is not None:
-                yield T(s, self.v(key), self._lit(int(c[key]), self.xsd_int))
-        if c.get("text"):
-            yield T(s, self.v("text"), self._lit(c["text"]))
+        for key, value in (("index", c.index), ("start", c.start), ("end", c.end), ("page", c.page)):
+            if value is not None:
+                yield T(s, self.v(key), self._lit(int(value), self.xsd_int))
+        if c.text:
+            yield T(s, self.v("text"), self._lit(c.text))
 
     def entity_triples(self, eid: str, classes: Iterable[str], name: str | None, aliases: Iterable[str],
                        found_by: str | None) -> Iterator:

@@ -20,6 +20,7 @@ from typing import Any, Sequence, cast
 
 from ..derived_view import DerivedView
 from ..errors import SparqlError
+from ..ports import GraphStore
 from .rdf_mapping import (CO_OCCURS, DOC_NS, META_GRAPH, META_NODE, ONTOLOGY_GRAPH, REL_NS, RdfMapper,
                           prefixes_for, tenant_graph)
 from .sparql import SparqlResult, run_query
@@ -130,11 +131,10 @@ class RdfView:
             quads.extend(ox.Quad(t.subject, t.predicate, t.object, g) for t in triples)
 
         for d in docs:
-            add(m.document_triples({"id": d.id, "title": d.title, "source": d.source, "tenant": d.tenant,
-                                    "mime": d.mime, "tags": list(d.tags), "ingested_at": d.ingested_at.isoformat()}),
+            add(m.document_triples(d.id, d.title, d.source, d.tenant, d.mime, list(d.tags), d.ingested_at.isoformat()),
                 graph_of_doc[d.id])
         for c in chunks:
-            add(m.chunk_triples(c.model_dump()), graph_of_doc[c.doc_id])
+            add(m.chunk_triples(c), graph_of_doc[c.doc_id])
         for e in extraction.entities:
             g = m.N(tenant_graph(e.tenant))
             known = next(iter(st.quads_for_pattern(m.entity(e.id), m.vid, None, g)), None) is not None
@@ -201,11 +201,10 @@ class RdfView:
     def _build(self, key: RevisionKey, old: Any) -> tuple[Any, RevisionKey]:
         """DerivedView's builder: the whole view again, at the revision the graph reports once it is read."""
         import pyoxigraph as ox
-        from ..graph import cypher as Q
 
         with self._lock:
             t0 = time.perf_counter()
-            quads = self.build_quads(self.graph, self.map, Q)
+            quads = self.build_quads(self.graph, self.map)
             st = self._open()
             st.clear()
             st.bulk_extend(quads)
@@ -222,14 +221,14 @@ class RdfView:
             return st, (rev, self.ontology.content_hash)
 
     @staticmethod
-    def build_quads(graph, m: RdfMapper, Q) -> list:
+    def build_quads(graph: GraphStore, m: RdfMapper) -> list:
         """Every quad of the view, read from the graph store (shared with the benchmark's rdflib leg)."""
         import pyoxigraph as ox
 
         docs = graph.list_documents(status="complete")
-        chunks = graph.query(Q.RDF_EXPORT_CHUNKS)
-        doc_of = {c["id"]: c["doc_id"] for c in chunks}
-        tenant_of_chunk = {c["id"]: c["tenant"] for c in chunks}
+        chunks = graph.export_chunk_texts()
+        doc_of = {c.id: c.doc_id for c in chunks}
+        tenant_of_chunk = {c.id: c.tenant for c in chunks}
         quads: list = []
 
         def add(triples, tenant) -> None:
@@ -237,27 +236,25 @@ class RdfView:
             quads.extend(ox.Quad(t.subject, t.predicate, t.object, g) for t in triples)
 
         for d in docs:
-            add(m.document_triples(d), d.get("tenant"))
+            add(m.document_triples(d.id, d.title, d.source, d.tenant, d.mime, d.tags, d.ingested_at), d.tenant)
         for c in chunks:
-            add(m.chunk_triples(c), c["tenant"])
+            add(m.chunk_triples(c), c.tenant)
         mentioned: set[str] = set()
         for mt in graph.export_mentions():
-            if mt["chunk_id"] in doc_of:
-                mentioned.add(mt["entity_id"])
-                add(m.mention_triples(mt["chunk_id"], mt["entity_id"], doc_of[mt["chunk_id"]]),
-                    tenant_of_chunk[mt["chunk_id"]])
-        for e in graph.query(Q.RDF_EXPORT_ENTITIES):
-            if e["id"] in mentioned or e.get("found_by") == "imported":  # imported: see rdf_import.py
-                classes = [lb for lb in (e.get("labels") or []) if lb != "Entity"] or [e.get("label") or "Concept"]
-                add(m.entity_triples(e["id"], classes, e.get("name") or e["id"], e.get("aliases") or [],
-                                     e.get("found_by")), e.get("tenant"))
-        for r in graph.query(Q.RDF_EXPORT_RELATIONS):
-            cids = [c for c in (r.get("chunk_ids") or []) if c in doc_of]
-            runs = [c for c in (r.get("chunk_ids") or []) if c.startswith("import:")]  # imported facts
+            if mt.chunk_id in doc_of:
+                mentioned.add(mt.entity_id)
+                add(m.mention_triples(mt.chunk_id, mt.entity_id, doc_of[mt.chunk_id]), tenant_of_chunk[mt.chunk_id])
+        for e in graph.export_entity_classes():
+            if e.id in mentioned or e.found_by == "imported":  # imported: see rdf_import.py
+                classes = [lb for lb in (e.labels or []) if lb != "Entity"] or [e.label or "Concept"]
+                add(m.entity_triples(e.id, classes, e.name or e.id, e.aliases or [], e.found_by), e.tenant)
+        for r in graph.export_typed_relations():
+            cids = [c for c in (r.chunk_ids or []) if c in doc_of]
+            runs = [c for c in (r.chunk_ids or []) if c.startswith("import:")]  # imported facts
             if cids or runs:
-                add(m.relation_triples(r["source_id"], r["type"], r["target_id"], cids, doc_of), r.get("tenant"))
-                st = m.statement(r["source_id"], r["type"], r["target_id"])
-                add([ox.Triple(st, m.derived, m.N("urn:kgf:" + c)) for c in runs], r.get("tenant"))
+                add(m.relation_triples(r.source_id, r.type, r.target_id, cids, doc_of), r.tenant)
+                st = m.statement(r.source_id, r.type, r.target_id)
+                add([ox.Triple(st, m.derived, m.N("urn:kgf:" + c)) for c in runs], r.tenant)
         return quads
 
     # -- reads -------------------------------------------------------------------------------------

@@ -152,6 +152,11 @@ class ExactIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def dim(self) -> int:
+        """The vectors' dimension."""
+        return int(self._m.shape[1])
+
     def patched(self, keep: np.ndarray, new_ids: list[str], new_vectors: np.ndarray) -> "ExactIndex":
         """A new index: the rows at positions `keep` (in that order), then the new rows; stays on the device
         (on CUDA only the new rows travel)."""

@@ -11,10 +11,12 @@ import re
 import time
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from typing import Iterable
 
 import numpy as np
 import scipy.sparse as sp
 
+from ..rows import ChunkRef, EdgeRow, EntityRow, MentionRow
 from ..textnorm import normalise
 from .compute import make_ops
 
@@ -95,21 +97,21 @@ class GraphIndex:
         return idx
 
     # -- building blocks shared by the full load and the incremental refresh (graph_refresh.py) ----------
-    def add_chunk(self, row: dict) -> None:
-        self.c_pos[row["id"]] = len(self.chunk_ids)
-        self.chunk_ids.append(row["id"])
-        self.chunk_doc.append(row["doc_id"])
-        self.chunk_tenant.append(row["tenant"])
-        self.chunk_tags.append(list(row.get("tags") or []))
+    def add_chunk(self, row: ChunkRef) -> None:
+        self.c_pos[row.id] = len(self.chunk_ids)
+        self.chunk_ids.append(row.id)
+        self.chunk_doc.append(row.doc_id)
+        self.chunk_tenant.append(row.tenant)
+        self.chunk_tags.append(list(row.tags or []))
 
-    def add_entity(self, row: dict) -> None:
-        self.e_pos[row["id"]] = len(self.entity_ids)
-        self.entity_ids.append(row["id"])
-        self.entity_names.append(row["name"])
-        self.entity_labels.append(row.get("label") or "Concept")
-        self.entity_aliases.append(tuple(row.get("aliases") or ()))
-        self.entity_tenant.append(row.get("tenant") or "")
-        self.entity_source.append(row.get("found_by") or "")
+    def add_entity(self, row: EntityRow) -> None:
+        self.e_pos[row.id] = len(self.entity_ids)
+        self.entity_ids.append(row.id)
+        self.entity_names.append(row.name)
+        self.entity_labels.append(row.label or "Concept")
+        self.entity_aliases.append(tuple(row.aliases or ()))
+        self.entity_tenant.append(row.tenant or "")
+        self.entity_source.append(row.found_by or "")
 
     def name_keys(self, i: int) -> set[str]:
         keys = (normalise(n) for n in {self.entity_names[i], *self.entity_aliases[i]})
@@ -125,38 +127,38 @@ class GraphIndex:
         for i in range(self.n_entities):
             self.index_names_of(i)
 
-    def mention_matrices(self, rows, n_rows: int, row_pos: dict[str, int] | None = None) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    def mention_matrices(self, rows: Iterable[MentionRow], n_rows: int, row_pos: dict[str, int] | None = None) -> tuple[sp.csr_matrix, sp.csr_matrix]:
         """(mentions, subject links), chunks x entities, from MENTIONS rows; rows of chunks or entities not in
         the index are skipped."""
         row_pos = self.c_pos if row_pos is None else row_pos
         r, c, w, subj = [], [], [], []
         for row in rows:
-            ci, ei = row_pos.get(row["chunk_id"]), self.e_pos.get(row["entity_id"])
+            ci, ei = row_pos.get(row.chunk_id), self.e_pos.get(row.entity_id)
             if ci is not None and ei is not None:
                 r.append(ci)
                 c.append(ei)
-                w.append(1.0 + np.log1p(float(row.get("count") or 1) - 1))
-                subj.append(1.0 if row.get("subject") else 0.0)
+                w.append(1.0 + np.log1p(float(row.count or 1) - 1))
+                subj.append(1.0 if row.subject else 0.0)
         shape = (n_rows, self.n_entities)
         s = sp.csr_matrix((subj, (r, c)), shape=shape, dtype=np.float32)
         s.eliminate_zeros()
         return sp.csr_matrix((w, (r, c)), shape=shape, dtype=np.float32), s
 
-    def edge_arrays(self, rows) -> tuple[list[int], list[int], list[float]]:
+    def edge_arrays(self, rows: Iterable[EdgeRow]) -> tuple[list[int], list[int], list[float]]:
         """Symmetric (row, col, weight) triples for entity edges, recording typed ones on the way."""
         r, c, w = [], [], []
         for row in rows:
-            a, b = self.e_pos.get(row["source_id"]), self.e_pos.get(row["target_id"])
+            a, b = self.e_pos.get(row.source_id), self.e_pos.get(row.target_id)
             if a is None or b is None or a == b:
                 continue
-            weight = float(row.get("weight") or 1.0)
-            if row["type"] == CO_OCCURS:
+            weight = float(row.weight or 1.0)
+            if row.type == CO_OCCURS:
                 weight *= CO_OCCURS_WEIGHT
             else:
                 weight *= TYPED_EDGE_BOOST
-                self.edge_types[(a, b)] = row["type"]
-                self.typed_neighbours.setdefault(a, []).append((b, row["type"]))
-                self.typed_neighbours.setdefault(b, []).append((a, row["type"]))
+                self.edge_types[(a, b)] = row.type
+                self.typed_neighbours.setdefault(a, []).append((b, row.type))
+                self.typed_neighbours.setdefault(b, []).append((a, row.type))
             r += [a, b]
             c += [b, a]
             w += [weight, weight]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from ..rows import EntityRow
 from .graph_index import GraphIndex
 
 log = logging.getLogger(__name__)
@@ -34,24 +35,24 @@ def refresh(old: GraphIndex, graph, written: set[str], deleted: set[str], revisi
     """A new index at `revision`: `old` with the documents in `written` re-read and those in `deleted` gone."""
     t = time.perf_counter()
     gone_docs = set(written) | set(deleted)
-    new_rows = list({r["id"]: r for r in graph.export_chunks_of_documents(sorted(written))}.values()) if written else []
-    new_ids = {r["id"] for r in new_rows}
+    new_rows = list({r.id: r for r in graph.export_chunks_of_documents(sorted(written))}.values()) if written else []
+    new_ids = {r.id for r in new_rows}
     drop = np.fromiter((d in gone_docs or c in new_ids for d, c in zip(old.chunk_doc, old.chunk_ids)),
                        dtype=bool, count=old.n_chunks)
     dropped = np.flatnonzero(drop)
     affected = {old.entity_ids[j] for j in np.unique(old.mentions[dropped].indices)} if len(dropped) else set()
     mention_rows = graph.export_mentions_of_chunks(sorted(new_ids)) if new_ids else []
-    affected |= {m["entity_id"] for m in mention_rows}
-    entity_rows = {r["id"]: r for r in graph.export_entities_by_id(sorted(affected))} if affected else {}
+    affected |= {m.entity_id for m in mention_rows}
+    entity_rows = {r.id: r for r in graph.export_entities_by_id(sorted(affected))} if affected else {}
     edge_rows = graph.export_edges_of_entities(sorted(entity_rows)) if entity_rows else []
     # an edge's far end may be an entity this batch wrote without a mention: read it and its edges too
-    strangers = {x for e in edge_rows for x in (e["source_id"], e["target_id"])} - old.e_pos.keys() - entity_rows.keys()
+    strangers = {x for e in edge_rows for x in (e.source_id, e.target_id)} - old.e_pos.keys() - entity_rows.keys()
     if strangers:
-        extra = {r["id"]: r for r in graph.export_entities_by_id(sorted(strangers))}
+        extra = {r.id: r for r in graph.export_entities_by_id(sorted(strangers))}
         entity_rows.update(extra)
-        seen = {(e["source_id"], e["target_id"], e["type"]) for e in edge_rows}
+        seen = {(e.source_id, e.target_id, e.type) for e in edge_rows}
         edge_rows += [e for e in graph.export_edges_of_entities(sorted(extra))
-                      if (e["source_id"], e["target_id"], e["type"]) not in seen]
+                      if (e.source_id, e.target_id, e.type) not in seen]
     removed = {eid for eid in affected if eid in old.e_pos and eid not in entity_rows}
 
     idx = GraphIndex(revision=revision, device=old.device)
@@ -100,7 +101,7 @@ def refresh(old: GraphIndex, graph, written: set[str], deleted: set[str], revisi
     first_new = idx.n_chunks
     for row in new_rows:
         idx.add_chunk(row)
-    fresh = idx.mention_matrices(mention_rows, len(new_rows), {r["id"]: i for i, r in enumerate(new_rows)})
+    fresh = idx.mention_matrices(mention_rows, len(new_rows), {r.id: i for i, r in enumerate(new_rows)})
     kept = []
     for old_m in (old.mentions, old.subjects):
         m = old_m[keep_c] if len(keep_c) < old.n_chunks else old_m
@@ -131,7 +132,7 @@ def _copy_rows(old: GraphIndex, idx: GraphIndex, keep: np.ndarray, fields: tuple
     setattr(idx, pos, dict(getattr(old, pos)) if whole else {x: i for i, x in enumerate(getattr(idx, fields[0]))})
 
 
-def _update_entities(idx: GraphIndex, rows: dict[str, dict]) -> dict[int, set[str]]:
+def _update_entities(idx: GraphIndex, rows: dict[str, EntityRow]) -> dict[int, set[str]]:
     """Take the store's name, label and aliases for entities already indexed; returns {position: old name
     keys} for those whose names changed."""
     renamed: dict[int, set[str]] = {}
@@ -139,10 +140,10 @@ def _update_entities(idx: GraphIndex, rows: dict[str, dict]) -> dict[int, set[st
         i = idx.e_pos.get(eid)
         if i is None:
             continue
-        idx.entity_labels[i] = row.get("label") or "Concept"
-        idx.entity_tenant[i] = row.get("tenant") or ""
-        idx.entity_source[i] = row.get("found_by") or ""
-        name, aliases = row["name"], tuple(row.get("aliases") or ())
+        idx.entity_labels[i] = row.label or "Concept"
+        idx.entity_tenant[i] = row.tenant or ""
+        idx.entity_source[i] = row.found_by or ""
+        name, aliases = row.name, tuple(row.aliases or ())
         if name != idx.entity_names[i] or set(aliases) != set(idx.entity_aliases[i]):
             renamed[i] = idx.name_keys(i)
             idx.entity_names[i], idx.entity_aliases[i] = name, aliases

@@ -85,7 +85,7 @@ class IndexUpkeep:
         return new
 
     def _patch_exact(self, ex: "_Exact", delta, idx: GraphIndex) -> "_Exact":
-        dim = ex.chunks._m.shape[1]
+        dim = ex.chunks.dim
         ids, vecs, _ = self.vectors.get_vectors("chunks", delta.new_chunk_ids) if delta.new_chunk_ids else ([], None, [])
         new_mat, have = _in_order(delta.new_chunk_ids, ids, vecs, dim)
         chunks = ex.chunks.patched(delta.keep_chunks, delta.new_chunk_ids, new_mat)

@@ -17,7 +17,7 @@ from typing import Any, Literal, cast
 import numpy as np
 
 from ..errors import RetrievalError
-from ..ports import Embedder, GraphStore, VectorStore
+from ..ports import BatchVectorSearch, Embedder, GraphStore, VectorStore
 from .evidence import evidence_paths
 from .expansion import expansion_seeds
 from .graph_index import GraphIndex
@@ -62,8 +62,10 @@ class Retriever:
                  passage_mass: float = 0.25, hybrid_dense_weight: float = 0.1,
                  graph_algorithm: Literal["ppr", "khop"] = "ppr", fusion: Literal["linear", "rrf"] = "linear",
                  device: str = "cpu", vector_search: Literal["hnsw", "exact"] = "hnsw", incremental: bool = True,
-                 expansion: float = 0.5, dense_restart: Literal["raw", "minmax"] = "raw"):
+                 expansion: float = 0.5, dense_restart: Literal["raw", "minmax"] = "raw",
+                 batch_search: BatchVectorSearch | None = None):
         self.graph, self.vectors, self.embedder = graph, vectors, embedder
+        self.batch_search = batch_search  # the vector store's batched search, when bootstrap found it has one
         self.damping = damping
         self.passage_mass = passage_mass
         self.hybrid_dense_weight = hybrid_dense_weight
@@ -209,9 +211,8 @@ class Retriever:
                 allowed = _allowed(idx, filters)
                 mask = mask & np.fromiter((allowed(j) for j in range(idx.n_chunks)), dtype=bool, count=idx.n_chunks)
             return ex.chunks.search(qvecs, k, None if mask.all() else mask)
-        many = getattr(self.vectors, "search_chunks_many", None)
-        if many is not None:
-            return many(qvecs, k, filters)
+        if self.batch_search is not None:
+            return self.batch_search.search_chunks_many(qvecs, k, filters)
         return [self.vectors.search_chunks(v, k, filters) for v in qvecs]
 
     def _entity_hits(self, idx: GraphIndex, qvecs: np.ndarray, filters) -> list[list[tuple[str, float]]]:
@@ -224,9 +225,8 @@ class Retriever:
                 mask = np.isin(tenants, list(_as_set(tenant))) if len(tenants) else None
             return ents.search(qvecs, ENTITY_SEEDS, mask)
         ef = {"tenant": tenant} if tenant else None
-        many = getattr(self.vectors, "search_entities_many", None)
-        if many is not None:
-            return many(qvecs, ENTITY_SEEDS, ef)
+        if self.batch_search is not None:
+            return self.batch_search.search_entities_many(qvecs, ENTITY_SEEDS, ef)
         return [self.vectors.search_entities(v, ENTITY_SEEDS, ef) for v in qvecs]
 
     def _seeds_many(self, queries: list[str], qvecs: np.ndarray, idx: GraphIndex, filters,
@@ -332,19 +332,19 @@ class Retriever:
         ids = list(dict.fromkeys(cid for rk in ranked for cid, _ in rk))
         if not ids:
             return [[] for _ in ranked]
-        rows = {r["id"]: r for r in self.graph.get_chunks(ids)}
+        rows = {r.id: r for r in self.graph.get_chunks(ids)}
         ents: dict[str, list[EntityRef]] = {}
-        for r in self.graph.chunk_entities(ids):
-            ents.setdefault(r["chunk_id"], []).append(EntityRef(id=r["id"], name=r["name"], label=r["label"] or "Concept"))
-        cut = [cid for cid in ids if cid in rows and not rows[cid]["text"].rstrip().endswith(_SENT_END)]
+        for e in self.graph.chunk_entities(ids):
+            ents.setdefault(e.chunk_id, []).append(EntityRef(id=e.id, name=e.name, label=e.label or "Concept"))
+        cut = [cid for cid in ids if cid in rows and not rows[cid].text.rstrip().endswith(_SENT_END)]
         neigh: dict[str, dict[str, str]] = {}
         if cut:
             links = self.graph.neighbour_chunks(cut)
-            nxt_ids = [l["next_id"] for l in links if l.get("next_id")]
-            texts = {r["id"]: r["text"] for r in self.graph.get_chunks(nxt_ids)} if nxt_ids else {}
+            nxt_ids = [l.next_id for l in links if l.next_id]
+            texts = {r.id: r.text for r in self.graph.get_chunks(nxt_ids)} if nxt_ids else {}
             for l in links:
-                if l.get("next_id") in texts:
-                    neigh[l["id"]] = {"next": texts[l["next_id"]]}
+                if l.next_id in texts:
+                    neigh[l.id] = {"next": texts[l.next_id]}
         out = []
         for rk, d, g in zip(ranked, dense, graph):
             chunks = []
@@ -353,10 +353,10 @@ class Retriever:
                 if r is None:
                     continue  # deleted between the index load and now
                 chunks.append(RetrievedChunk(
-                    id=cid, doc_id=r["doc_id"], title=r.get("title") or "", source=r.get("source") or "",
-                    text=r["text"], start=int(r["start"]), end=int(r["end"]), page=r.get("page"),
+                    id=cid, doc_id=r.doc_id, title=r.title or "", source=r.source or "",
+                    text=r.text, start=int(r.start), end=int(r.end), page=r.page,
                     score=round(float(score), 6), vector_score=d.get(cid), graph_score=g.get(cid),
-                    entities=ents.get(cid, []), neighbours=neigh.get(cid, {}), tags=list(r.get("tags") or [])))
+                    entities=ents.get(cid, []), neighbours=neigh.get(cid, {}), tags=list(r.tags or [])))
             out.append(chunks)
         return out
 

@@ -10,25 +10,13 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict
 from typing import Any
 
-from ..errors import CypherQueryError, CypherTimeout, GraphStoreError, GraphUnavailableError, InvalidInputError
-from ..errors import NotFoundError, ViewBuildError
+from ..errors import CypherQueryError, CypherTimeout, InvalidInputError, NotFoundError
 from . import limits as L
 from .results import CypherResult, EntityDetail, GraphSchema, SparqlResult
 from .status import NotAvailableError
-
-
-def _typed(e: GraphStoreError) -> GraphStoreError:
-    """BRIDGE until the views adapter raises the typed errors itself (the `ports` helper's change): an untyped
-    GraphStoreError from views.run() is given its class here, in this one place. Delete with the adapter change."""
-    if isinstance(e, (CypherQueryError, GraphUnavailableError)):
-        return e
-    msg = str(e)
-    if "could not build" in msg:
-        return ViewBuildError(msg)
-    cls = CypherTimeout if "timed out" in msg else CypherQueryError
-    return cls(f"Cypher {'timed out' if cls is CypherTimeout else 'failed'}: {msg}")
 
 
 class Analyst:
@@ -58,11 +46,10 @@ class Analyst:
         t = time.perf_counter()
         try:
             cols, rows, truncated = views.run(query, params or {}, self.tenant, timeout, cap)
-        except GraphStoreError as e:
-            typed = _typed(e)
-            if typed is e:
-                raise
-            raise typed from e
+        except CypherTimeout as e:  # the class says whose fault it is; the prefix says what failed
+            raise CypherTimeout(f"Cypher timed out: {e}") from e
+        except CypherQueryError as e:
+            raise CypherQueryError(f"Cypher failed: {e}") from e
         return CypherResult(columns=cols, rows=rows, row_count=len(rows), truncated=truncated, tenant=self.tenant,
                             elapsed_ms=round((time.perf_counter() - t) * 1000, 3))
 
@@ -109,17 +96,12 @@ class Analyst:
         row = graph.entity(entity_id, self.tenant) if ok else None
         if row is None:
             raise NotFoundError(f"no entity {entity_id!r} (entity ids appear in ask/search seeds and in documents)")
-        return EntityDetail.model_validate({**_as_dict(row),
-                                            "neighbours": graph.entity_neighbours(entity_id, self.tenant, limit),
-                                            "mentions": graph.entity_mentions(entity_id, self.tenant, limit)})
+        return EntityDetail.model_validate({
+            **asdict(row), "neighbours": [asdict(n) for n in graph.entity_neighbours(entity_id, self.tenant, limit)],
+            "mentions": [asdict(m) for m in graph.entity_mentions(entity_id, self.tenant, limit)]})
 
     def graph_schema(self) -> GraphSchema:
         """Node labels and relationship types in this tenant's graph, with counts."""
         labels, rels = self.services.graph.schema_counts(self.tenant)
         return GraphSchema(tenant=self.tenant, labels=labels, relationship_types=rels)
 
-
-def _as_dict(row: Any) -> dict[str, Any]:
-    from .documents import _row_dict
-
-    return _row_dict(row)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Iterator, Protocol, Sequence
 
 from ..errors import InvalidInputError
+from ..ports import StreamingAnswerer
 from ..types import Answer
 from . import limits as L
 from .results import AskResult, SearchResult
@@ -119,13 +120,12 @@ class Asking:
 
     def _stream(self, result: "RetrievalResult") -> Iterator[str | AskResult]:
         answerer = self.services.answerer
-        stream = getattr(answerer, "stream", None)  # the one capability check (ports.StreamingAnswerer)
-        if not callable(stream):
+        if not isinstance(answerer, StreamingAnswerer):  # the one capability check
             ans = answerer.answer(result, tenant=self.tenant)
             yield ans.text
             yield self._answered(result, ans)
             return
-        for item in stream(result, tenant=self.tenant):
+        for item in answerer.stream(result, tenant=self.tenant):
             if isinstance(item, Answer):
                 yield self._answered(result, item)
             elif item:

@@ -1,31 +1,18 @@
 """Ingest, list, read and delete one tenant's documents. Another tenant's document answers NotFoundError, the
-same as one that does not exist, so ids cannot be probed. Graph rows are read in the small helpers at the top
-(`_row_tenant`, `_document_row`), the one place that knows their shape."""
+same as one that does not exist, so ids cannot be probed."""
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..errors import InvalidInputError, NotFoundError
+from ..rows import DocumentRow
+from ..types import IngestRun
 from . import limits as L
 from . import staging, walk
 from .results import DeleteResult, DocumentDetail, DocumentInfo, IngestProgress, IngestResult, Job
-
-
-def _row_tenant(row: Any) -> str | None:
-    return row.get("tenant") if isinstance(row, dict) else getattr(row, "tenant", None)
-
-
-def _row_dict(row: Any) -> dict[str, Any]:
-    if isinstance(row, dict):
-        return row
-    dump = getattr(row, "model_dump", None)
-    if callable(dump):
-        return dump()
-    from dataclasses import asdict
-
-    return asdict(row)
 
 
 def run_summary(run: Any) -> dict[str, Any]:
@@ -90,11 +77,11 @@ class Documents:
         return IngestResult.of([job])
 
     # -- documents ------------------------------------------------------------------------------------------
-    def _document_row(self, doc_id: str) -> Any:
+    def _document_row(self, doc_id: str) -> DocumentRow:
         """The stored row of this tenant's document, else NotFoundError (also for another tenant's id)."""
         ok = isinstance(doc_id, str) and 0 < len(doc_id) <= L.MAX_ID_CHARS
         row = self.services.graph.get_document(doc_id) if ok else None
-        if row is None or _row_tenant(row) != self.tenant:
+        if row is None or row.tenant != self.tenant:
             raise NotFoundError(f"no document {doc_id!r} (see the document list)")
         return row
 
@@ -103,14 +90,14 @@ class Documents:
         if status is not None and status not in L.DOCUMENT_STATUSES:
             raise InvalidInputError(f"status {status!r}: use {', '.join(L.DOCUMENT_STATUSES)}")
         rows = self.services.graph.list_documents(tenant=self.tenant, status=status)
-        return [DocumentInfo.model_validate(_row_dict(r)) for r in rows]
+        return [DocumentInfo.model_validate(asdict(r)) for r in rows]
 
     def document(self, doc_id: str) -> DocumentDetail:
         """A document with its chunks (in order) and the entities they mention."""
         from ..graph.document_view import document_detail
 
         row = self._document_row(doc_id)
-        return DocumentDetail.model_validate(document_detail(self.services.graph, _row_dict(row)))
+        return DocumentDetail.model_validate(document_detail(self.services.graph, row))
 
     def delete(self, doc_id: str) -> DeleteResult:
         """Remove the document and everything only it contributed, and the uploaded file it came from once no
@@ -118,7 +105,7 @@ class Documents:
         The API calls this under its write lock."""
         from .uploads import remove_copy
 
-        row = _row_dict(self._document_row(doc_id))
+        row = self._document_row(doc_id)
         rep = self.services.pipeline.delete(doc_id)
         removed = remove_copy(self.services.settings.data_dir, row, self.services.graph) if rep.found else None
         return DeleteResult(id=doc_id, deleted=rep.found, chunks=rep.chunks, orphaned_entities_removed=rep.entities,
@@ -134,12 +121,12 @@ class Documents:
                    "entities": svc.vectors.count("entities", exact=True)}
         for status in ("pending", "deleting"):
             if g.get(f"Document ({status})"):
-                n = sum(len(svc.vectors.chunk_ids_for_document(_row_dict(d)["id"]))
+                n = sum(len(svc.vectors.chunk_ids_for_document(d.id))
                         for d in svc.graph.list_documents(status=status))
                 vectors["chunks"] -= n
                 vectors[f"chunks ({status})"] = n
         return {"graph": g, "vectors": vectors}
 
-    def runs(self, limit: int = 10) -> list[dict[str, Any]]:
+    def runs(self, limit: int = 10) -> list[IngestRun]:
         """Recent ingest runs of the whole data directory (lineage: versions, counts, errors), newest first."""
-        return [_row_dict(r) for r in self.services.graph.list_runs(limit)]
+        return self.services.graph.list_runs(limit)

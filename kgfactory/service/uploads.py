@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 from ..errors import ConfigError
+from ..ports import GraphStore
+from ..rows import DocumentRow
 
 log = logging.getLogger(__name__)
 
@@ -27,19 +28,17 @@ def tenant_dir(data_dir: Path, tenant: str) -> Path:
     return d
 
 
-def source_file(doc: dict[str, Any]) -> str:
+def source_file(doc: DocumentRow) -> str:
     """The file a document was read from: its `path` fact, else its source without a '#record' suffix."""
-    meta = doc.get("metadata")
-    if not isinstance(meta, dict):
-        meta = {}
-    return str(meta.get("path") or (doc.get("source") or "").split("#", 1)[0])
+    meta = doc.metadata if isinstance(doc.metadata, dict) else {}
+    return str(meta.get("path") or (doc.source or "").split("#", 1)[0])
 
 
-def remove_copy(data_dir: Path, doc: dict[str, Any], graph) -> Path | None:
+def remove_copy(data_dir: Path, doc: DocumentRow, graph: GraphStore) -> Path | None:
     """After `doc` was deleted: remove the uploaded file it came from when it lies in its tenant's upload
     folder and no other document of that tenant still comes from it. Returns the removed path."""
     try:
-        folder = tenant_dir(data_dir, doc.get("tenant") or "")
+        folder = tenant_dir(data_dir, doc.tenant or "")
     except ConfigError:
         return None
     raw = source_file(doc)
@@ -48,7 +47,7 @@ def remove_copy(data_dir: Path, doc: dict[str, Any], graph) -> Path | None:
     path = Path(raw)
     if path.parent != folder or path.is_symlink() or not path.is_file():
         return None  # not an upload of this tenant (a CLI ingest reads the user's own files: never touched)
-    if graph.count_documents_from_file(doc["tenant"], raw) > 0:
+    if graph.count_documents_from_file(doc.tenant, raw) > 0:
         return None  # other records of the same upload remain
     try:
         path.unlink()

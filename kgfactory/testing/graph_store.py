@@ -58,10 +58,10 @@ class GraphStoreContract:
 
     def test_document_lifecycle_status(self, graph):
         graph.begin_documents([make_document("d1")])
-        assert graph.get_document("d1")["status"] == "pending"
+        assert graph.get_document("d1").status == "pending"
         graph.complete_documents([{"id": "d1", "chunks": 0, "entities": 0, "run_id": "r"}])
         d = graph.get_document("d1")
-        assert d["status"] == "complete" and d["metadata"] == {"k": [1, 2]}
+        assert d.status == "complete" and d.metadata == {"k": [1, 2]}
         assert graph.get_document("nope") is None
 
     def test_chunks_hang_off_their_document_in_order(self, graph):
@@ -108,31 +108,31 @@ class GraphStoreContract:
         graph.write_chunks(make_chunks("d4", 1))
 
         def key(rows, *fields):
-            return sorted(tuple(str(r.get(f)) for f in fields) for r in rows)
+            return sorted(tuple(str(getattr(r, f)) for f in fields) for r in rows)
 
-        chunks = [r for r in graph.export_chunks() if r["doc_id"] in ("d2", "d4")]
+        chunks = [r for r in graph.export_chunks() if r.doc_id in ("d2", "d4")]
         assert key(graph.export_chunks_of_documents(["d2", "d4", "nope"]), "id", "doc_id", "tenant") == \
             key(chunks, "id", "doc_id", "tenant") and len(chunks) == 3
         cids = ["d2_c0", "d2_c1", "d1_c0"]
         assert key(graph.export_mentions_of_chunks(cids), "chunk_id", "entity_id", "count") == \
-            key([m for m in graph.export_mentions() if m["chunk_id"] in cids], "chunk_id", "entity_id", "count")
+            key([m for m in graph.export_mentions() if m.chunk_id in cids], "chunk_id", "entity_id", "count")
         ents = graph.export_entities_by_id(["pb", "cx", "gone"])
         assert key(ents, "id", "name", "label") == \
-            key([e for e in graph.export_entities() if e["id"] in ("pb", "cx")], "id", "name", "label")
-        want = [e for e in graph.export_entity_edges() if {e["source_id"], e["target_id"]} & {"pb", "pc"}]
+            key([e for e in graph.export_entities() if e.id in ("pb", "cx")], "id", "name", "label")
+        want = [e for e in graph.export_entity_edges() if {e.source_id, e.target_id} & {"pb", "pc"}]
         got = graph.export_edges_of_entities(["pb", "pc"])
         assert len(got) == len(want) == 3  # pa-pb, pb-pc (both ends asked for: once), pc-cx
         assert key(got, "source_id", "target_id", "type", "weight") == key(want, "source_id", "target_id", "type", "weight")
 
     def test_documents_by_source_and_tenant(self, graph):
         graph.begin_documents([make_document("d1", "/same"), make_document("d2", "/same", tenant="other")])
-        assert [d["id"] for d in graph.documents_by_source("/same", "default")] == ["d1"]
-        assert [d["id"] for d in graph.list_documents(tenant="other")] == ["d2"]
-        assert [d["id"] for d in graph.list_documents(status="pending")] == ["d1", "d2"]
+        assert [d.id for d in graph.documents_by_source("/same", "default")] == ["d1"]
+        assert [d.id for d in graph.list_documents(tenant="other")] == ["d2"]
+        assert [d.id for d in graph.list_documents(status="pending")] == ["d1", "d2"]
 
     def test_runs_are_recorded(self, graph):
         graph.record_run(IngestRun(id="run1", documents_added=3))
-        assert graph.list_runs()[0]["documents_added"] == 3
+        assert graph.list_runs()[0].documents_added == 3
 
     def test_read_only_query_refuses_writes(self, graph):
         for q in ("CREATE (n:X)", "MATCH (n) DETACH DELETE n", "MATCH (n) SET n.x = 1", "merge (n:X {id:1})"):
@@ -143,3 +143,81 @@ class GraphStoreContract:
     def test_labels_and_types_must_be_identifiers(self, graph):
         with pytest.raises(GraphStoreError, match="not a plain identifier"):
             graph.write_extraction([], [], [Relation(source_id="a", target_id="b", type="X]->() DELETE n //")])
+
+    # -- typed rows, and the named methods the ontology, migration and analyst code call instead of raw Cypher --
+    def test_reads_return_typed_rows(self, graph):
+        from kgfactory import rows as R
+
+        write_document(graph, "d1", ["pa", "cb"], [("pa", "cb")], n_chunks=2)
+        assert isinstance(graph.get_document("d1"), R.DocumentRow)
+        assert all(isinstance(r, R.ChunkRef) for r in graph.export_chunks())
+        assert {type(r) for r in graph.export_entities()} == {R.EntityRow}
+        assert {type(r) for r in graph.export_mentions()} == {R.MentionRow}
+        assert {type(r) for r in graph.export_entity_edges()} == {R.EdgeRow}
+        got = graph.get_chunks(["d1_c0"])
+        assert [(c.id, c.doc_id, c.index, c.title, c.tenant) for c in got] == [("d1_c0", "d1", 0, "Td1", "default")]
+        links = {r.id: (r.prev_id, r.next_id) for r in graph.neighbour_chunks(["d1_c0", "d1_c1"])}
+        assert links == {"d1_c0": (None, "d1_c1"), "d1_c1": ("d1_c0", None)}
+        assert sorted((r.chunk_id, r.id, r.label) for r in graph.chunk_entities(["d1_c0"])) == \
+            [("d1_c0", "cb", "City"), ("d1_c0", "pa", "Person")]
+        assert isinstance(graph.list_runs(), list)
+
+    def test_analyst_reads_stay_in_their_tenant(self, graph):
+        from kgfactory import rows as R
+
+        write_document(graph, "d1", ["pa", "cb"], [("pa", "cb")])
+        e = graph.entity("cb", "default")
+        assert isinstance(e, R.EntityRecord) and e.label == "City" and "Location" in e.labels
+        assert graph.entity("cb", "other") is None
+        [n] = graph.entity_neighbours("cb", "default")
+        assert isinstance(n, R.Neighbour) and (n.id, n.type, n.outgoing) == ("pa", "CO_OCCURS", False)
+        assert [(m.chunk_id, m.doc_id) for m in graph.entity_mentions("pa", "default")] == [("d1_c0", "d1")]
+        assert graph.entity_neighbours("cb", "other") == [] and graph.entity_mentions("pa", "other") == []
+
+    def test_semantic_reads(self, graph):
+        from kgfactory import rows as R
+
+        write_document(graph, "d1", ["pa", "cb"], [("pa", "cb")])
+        graph.write_extraction([], [], [Relation(source_id="pa", target_id="cb", type="livesIn", chunk_ids=["d1_c0"])])
+        texts = graph.export_chunk_texts()
+        assert sorted((c.id, c.index, c.text, c.tenant) for c in texts) == \
+            [("d1_c0", 0, "x", "default"), ("d1_c1", 1, "x", "default")]
+        ents = {e.id: e for e in graph.export_entity_classes()}
+        assert isinstance(ents["cb"], R.EntityClassRow) and sorted(ents["cb"].labels) == ["City", "Entity", "Location"]
+        [r] = graph.export_typed_relations()  # CO_OCCURS is not a typed relation
+        assert (r.source_id, r.type, r.target_id, r.chunk_ids, r.source_class, r.target_class) == \
+            ("pa", "livesIn", "cb", ["d1_c0"], "Person", "City")
+
+    def test_ontology_change_writes(self, graph):
+        write_document(graph, "d1", ["pa", "cb"], [("pa", "cb")])
+        graph.write_extraction([], [], [Relation(source_id="pa", target_id="cb", type="livesIn", chunk_ids=["d1_c0"])])
+        rev = graph.revision()
+        graph.relabel_entities(["cb"], ["City", "Location"], ["Place"], "Place")
+        e = graph.entity("cb", "default")
+        assert e.label == "Place" and sorted(e.labels) == ["Entity", "Place"]
+        graph.relabel_entities(["pa"], [], ["Human"], "Human")  # no labels to remove
+        assert sorted(graph.entity("pa", "default").labels) == ["Entity", "Human", "Person"]
+        graph.delete_relations("livesIn", [("pa", "cb")])
+        assert graph.export_typed_relations() == [] and graph.stats()["CO_OCCURS"] == 1
+        t_rev, all_rev = graph.tenant_revision("default")
+        graph.bump_revision()
+        assert graph.revision() == rev + 1 and graph.tenant_revision("default") == (t_rev, all_rev + 1)
+        with pytest.raises(GraphStoreError, match="not a plain identifier"):
+            graph.delete_relations("x]->() DELETE n //", [("pa", "cb")])
+
+    def test_graph_config_round_trip(self, graph):
+        assert graph.graph_config() == ({}, {})
+        graph.write_graph_config({"ontology_version": "1", "_classLabel": "Class"}, {"kgf": "urn:x#"})
+        graph.write_graph_config({"ontology_version": "2"}, {"ex": "urn:y#"})  # config merges, prefixes replace
+        cfg, pre = graph.graph_config()
+        assert cfg["ontology_version"] == "2" and cfg["_classLabel"] == "Class"
+        assert {k: v for k, v in pre.items() if not k.startswith("_")} == {"ex": "urn:y#"}
+
+    def test_analyst_query_errors_are_typed(self, graph):
+        from kgfactory.errors import CypherQueryError, GraphUnavailableError
+
+        with pytest.raises(CypherQueryError) as bad:
+            graph.query("MATCH (n RETURN n")  # the engine refuses it: the query's fault, not the store's
+        assert not isinstance(bad.value, GraphUnavailableError)
+        with pytest.raises(CypherQueryError, match="write clauses"):
+            graph.query("CREATE (n:X)")

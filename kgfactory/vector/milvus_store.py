@@ -9,7 +9,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -368,7 +368,7 @@ class MilvusVectorStore:
             return None
         return self._collection_dim(CHUNKS)
 
-    def export_rows(self, kind: str, batch_size: int = 1000):
+    def export_rows(self, kind: str, batch_size: int = 1000) -> Iterator[list[dict[str, Any]]]:
         """Every stored row of `kind` ('chunks'/'entities') with all its fields, vector included, in batches."""
         name = {"chunks": CHUNKS, "entities": ENTITIES}[kind]
         if name not in self._call("list_collections", self.client.list_collections):
@@ -385,6 +385,6 @@ class MilvusVectorStore:
         finally:
             it.close()
 
-    def import_rows(self, kind: str, rows: list[dict]) -> None:
+    def import_rows(self, kind: str, rows: list[dict[str, Any]]) -> None:
         """Upsert rows as export_rows gives them (ids are content hashes, so a repeated import is harmless)."""
         self._upsert({"chunks": CHUNKS, "entities": ENTITIES}[kind], rows)

@@ -225,6 +225,14 @@ def test_delete_removes_the_uploaded_copy(api):
     assert any(p.name.startswith("Helios-") for p in uploads.iterdir())
 
 
+def _doc_row(doc_id: str, tenant: str, path: str):
+    from kgfactory.rows import DocumentRow
+
+    return DocumentRow(id=doc_id, source=path, title="", mime="text/plain", tenant=tenant, tags=[],
+                       metadata={"path": path}, ingested_at=None, status="complete", chunk_count=1, entity_count=0,
+                       run_id=None)
+
+
 def test_upload_folder_cannot_leave_the_data_dir(api):
     from kgfactory.service.uploads import remove_copy, tenant_dir
     from kgfactory.errors import ConfigError
@@ -238,10 +246,10 @@ def test_upload_folder_cannot_leave_the_data_dir(api):
     (data_dir / "uploads" / "globex").mkdir(parents=True, exist_ok=True)
     for where in (data_dir / "outside.txt", data_dir / "uploads" / "globex" / "theirs.txt"):
         where.write_text("keep me")
-        doc = {"id": "doc_gone", "tenant": "acme", "source": str(where), "metadata": {"path": str(where)}}
+        doc = _doc_row("doc_gone", "acme", str(where))
         assert remove_copy(data_dir, doc, api["svc"].graph) is None and where.read_text() == "keep me"
     sneaky = data_dir / "uploads" / "acme" / ".." / "globex" / "theirs.txt"
-    doc = {"id": "doc_gone", "tenant": "acme", "source": str(sneaky), "metadata": {"path": str(sneaky)}}
+    doc = _doc_row("doc_gone", "acme", str(sneaky))
     assert remove_copy(data_dir, doc, api["svc"].graph) is None and sneaky.read_text() == "keep me"
 
 

@@ -65,6 +65,7 @@ def _graph(tmp_path: Path, call_timeout_s: float = 30.0):
     store.ensure_schema()
     svc = SimpleNamespace(settings=Settings(data_dir=data, graph_call_timeout_s=call_timeout_s), graph=store,
                           _closers=[], cypher_views=None)
+    svc.on_close = svc._closers.append
     views = build_cypher_views(svc)
     try:
         yield server, store, views
@@ -137,8 +138,6 @@ def test_views_are_rebuilt_only_when_their_tenant_changed(tmp_path):
     """Refresh cost follows the change: another tenant's writes do not rebuild a view; the tenant's own write or
     delete, or a write no tenant owns (an ontology change bumps 'revision_all'), does. A view a query still
     uses survives a rebuild until that query ends."""
-    from kgfactory.graph import cypher as Q
-
     with _graph(tmp_path) as (server, store, views):
         _write(store, "a1", "acme")
         _write(store, "b1", "globex")
@@ -154,7 +153,7 @@ def test_views_are_rebuilt_only_when_their_tenant_changed(tmp_path):
         store.delete_document("a1")
         assert _rows(views, "acme", "MATCH (n) RETURN count(n)") == [[0]]
         assert views.builds == built + 2
-        store.query(Q.BUMP_REVISION, read_only=False)  # as an ontology change does
+        store.bump_revision()  # as an ontology change does
         _rows(views, "acme", TENANTS)
         _rows(views, "globex", TENANTS)
         assert views.builds == built + 4
@@ -166,6 +165,22 @@ def test_views_are_rebuilt_only_when_their_tenant_changed(tmp_path):
         assert held.name in build_db.list_graphs()
         views._release(held)
         assert held.name not in build_db.list_graphs()
+
+
+@pytest.mark.timeout(120)
+def test_view_errors_are_typed(tmp_path):
+    """Callers tell the query's fault from the engine's by class (issue 16), never by the message's words."""
+    from kgfactory.errors import CypherQueryError, CypherTimeout, GraphUnavailableError
+
+    with _graph(tmp_path) as (server, store, views):
+        _write(store, "a1", "acme")
+        with pytest.raises(CypherQueryError, match="query failed") as bad:
+            views.run("MATCH (n RETURN n", {}, "acme", 5000, 10)
+        assert not isinstance(bad.value, (CypherTimeout, GraphUnavailableError))
+        with pytest.raises(CypherTimeout, match="timed out"):
+            views.run("UNWIND range(1, 100000000) AS x WITH x WHERE x % 7 = 3 RETURN count(x)", {}, "acme", 20, 10)
+        with pytest.raises(CypherQueryError, match="write clauses"):
+            views.run("CREATE (n:X)", {}, "acme", 5000, 10)
 
 
 @pytest.mark.timeout(180)
@@ -180,7 +195,7 @@ def test_old_views_leave_the_shared_engine_and_views_are_bounded(tmp_path, monke
         store._db.select_graph("kgf__tenant_view__t_acme").query("CREATE (:Document {id: 'old', tenant: 'globex'})")
         for t in ("acme", "globex", "initech", "acme"):
             _rows(views, t, TENANTS)
-        assert "kgf__tenant_view__t_acme" not in store._db.list_graphs()
+        assert "kgf__tenant_view__t_acme" not in store.list_graphs()
         build_db, _ = views._dbs()
         assert sorted(build_db.list_graphs()) == sorted(v.name for v in views._views.values())
         assert sorted(views._views) == ["acme", "initech"]  # globex was the least recently used
@@ -301,7 +316,7 @@ def test_graph_call_on_a_stopped_engine_fails_within_its_deadline_and_recovers(t
                     _bounded(call, 10)
                 assert time.monotonic() - t0 < 3
         assert store.revision() >= 1 and _rows(views, "acme", TENANTS) == [["acme"]]  # recovered
-        assert store.get_document("a2") is None or store.get_document("a2")["status"] != "complete"
+        assert store.get_document("a2") is None or store.get_document("a2").status != "complete"
         with _stopped(views._engine.pid()):  # the views engine stuck: the analyst gets 503, not a hang
             t0 = time.monotonic()
             with pytest.raises(unavailable):

@@ -24,7 +24,7 @@ def _stored_texts(svc, tenant: str = "default") -> list[str]:
 
 def _assert_clean_and_complete(svc, tenant: str = "default") -> None:
     docs = svc.graph.list_documents(tenant=tenant)
-    assert docs and {d["status"] for d in docs} == {"complete"}, docs
+    assert docs and {d.status for d in docs} == {"complete"}, docs
     texts = _stored_texts(svc, tenant)
     assert texts and not any(ch in t for t in texts for ch in "\x00\x1b\x07\x0c"), texts
     assert any("Helios Robotics" in t for t in texts)  # NUL became a space: the words stay apart
@@ -115,5 +115,5 @@ def test_a_write_failing_midway_is_rolled_back_at_once(make_services, tmp_path, 
     svc.pipeline.vectors = real
     rerun = svc.pipeline.ingest([str(sample_dir)])
     assert rerun.errors == [] and rerun.documents_added == 6
-    assert {d["status"] for d in svc.graph.list_documents()} == {"complete"}
+    assert {d.status for d in svc.graph.list_documents()} == {"complete"}
     assert real.count("entities", exact=True) == svc.graph.stats()["Entity"] > 0

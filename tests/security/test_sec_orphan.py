@@ -166,7 +166,7 @@ def test_orphan_of_an_older_version_is_stopped_on_start(tmp_path, stuck, caplog)
         assert _state(orphan) is None, "the orphan still runs"
         assert f"orphaned graph engine pid {orphan}" in caplog.text
         g = FalkorDBGraphStore(unix_socket_path=str(e.sock), on_close=e.stop)
-        assert g.get_document("d1")["id"] == "d1"  # fsynced on write: survives SHUTDOWN and SIGKILL alike
+        assert g.get_document("d1").id == "d1"  # fsynced on write: survives SHUTDOWN and SIGKILL alike
         g.close()
         assert _state(orphan) is None and not e.sock.exists()
     finally:

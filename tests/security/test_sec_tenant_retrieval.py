@@ -56,11 +56,11 @@ def world(tmp_path_factory, embedder, extractor):
         assert run.documents_added == len(docs)
     g = svc.graph
     b_entities = g.export_entities("globex")
-    a_names = {e["name"].lower() for e in g.export_entities("acme")}
-    b = {"entity_ids": {e["id"] for e in b_entities},
-         "names": {e["name"] for e in b_entities if e["name"].lower() not in a_names},
-         "chunk_ids": {c["id"] for c in g.export_chunks("globex")},
-         "doc_ids": {d["id"] for d in g.list_documents(tenant="globex")}}
+    a_names = {e.name.lower() for e in g.export_entities("acme")}
+    b = {"entity_ids": {e.id for e in b_entities},
+         "names": {e.name for e in b_entities if e.name.lower() not in a_names},
+         "chunk_ids": {c.id for c in g.export_chunks("globex")},
+         "doc_ids": {d.id for d in g.list_documents(tenant="globex")}}
     assert b["entity_ids"] and b["chunk_ids"] and {"Quorvath Industries", "Selene Marchetti"} <= b["names"]
     app = create_app(services=svc)
     with TestClient(app) as client:
