@@ -25,6 +25,7 @@ def current_principal(request: Request, bearer: HTTPAuthorizationCredentials | N
                       header: str | None = Depends(_header)) -> Principal:
     st = get_state(request)
     key = header or (bearer.credentials if bearer else None)
+    p: Principal | None
     if st.settings.api_open:  # no keys are checked, so a key sent anyway (the openai client always sends one) is ignored
         p = Principal(key_id="open", name="open-mode", tenant=st.settings.tenant, roles=frozenset(ROLES))
     else:

@@ -6,6 +6,7 @@ A job's input files wait in `<data_dir>/api/staging/<job id>/` until it runs, th
 """
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import threading
@@ -108,7 +109,7 @@ class JobStore:
         with self._lock:
             return {r[0] for r in self._db.execute("SELECT id FROM jobs WHERE state IN ('queued', 'running')")}
 
-    def requeue_interrupted(self) -> list[str]:
+    def requeue_interrupted(self) -> builtins.list[str]:  # in the class body `list` is the method above
         """At start-up: jobs a dead server left 'running' go back to the queue, in their place (ingest is
         idempotent: unchanged documents are skipped and half-written ones repaired)."""
         with self._lock:

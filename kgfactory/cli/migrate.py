@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from ..errors import ConfigError, KGFError
+
+if TYPE_CHECKING:
+    from ..ports import GraphStore, VectorStore
 
 console = Console()
 err = Console(stderr=True)
@@ -73,21 +76,24 @@ def migrate_command(
 
     Copies documents, chunks, entities with their class labels, mentions, relations with provenance, ingest runs
     and vectors with their metadata as stored: nothing is re-embedded. Exit code 1 when a count differs."""
-    from rich.progress import Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress, TaskID, TextColumn, TimeElapsedColumn
 
     from ..bootstrap import build_graph_store, build_vector_store
     from ..migration import migrate
     from ..ontology.loader import load_ontology
     from ..settings import Settings
 
-    opened = []
+    opened: list[GraphStore | VectorStore] = []
     try:
         dst_spec = parse_spec(to)
         src_spec = parse_spec(source) if source else (ALIASES["servers"] if dst_spec == ALIASES["embedded"]
                                                        else ALIASES["embedded"])
-        overrides = {k: v for k, v in {"milvus_uri": milvus_uri, "milvus_db": milvus_db, "neo4j_uri": neo4j_uri}.items()
-                     if v is not None}
-        base = Settings(**overrides, **({"data_dir": data_dir} if data_dir else {}))
+        # values of different types (str, Path), checked by pydantic when Settings validates them
+        overrides: dict[str, Any] = {k: v for k, v in {"milvus_uri": milvus_uri, "milvus_db": milvus_db,
+                                                        "neo4j_uri": neo4j_uri}.items() if v is not None}
+        if data_dir:
+            overrides["data_dir"] = data_dir
+        base = Settings(**overrides)
         src = side_settings(base, src_spec, base.data_dir)
         dst = side_settings(base, dst_spec, target_dir or base.data_dir)
         check_distinct(src, dst, src_spec, dst_spec)
@@ -103,7 +109,7 @@ def migrate_command(
         (sg, sv), (dg, dv) = stores
         with Progress(TextColumn("[bold]migrate[/bold] {task.description}"), TextColumn("{task.completed} rows"),
                       TimeElapsedColumn(), console=err, transient=True, disable=as_json) as bar:
-            tasks: dict[str, int] = {}
+            tasks: dict[str, TaskID] = {}
 
             def tick(kind: str, n: int) -> None:
                 if kind not in tasks:
@@ -115,8 +121,8 @@ def migrate_command(
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2)
     finally:
-        for store in reversed(opened):
-            store.close()
+        for handle in reversed(opened):
+            handle.close()
     if as_json:
         console.print_json(json.dumps({"from": "+".join(src_spec), "to": "+".join(dst_spec), "ok": report.ok,
                                        "mismatches": report.mismatches, "source": report.source,

@@ -73,9 +73,10 @@ class Token:
 
 def tokens(cypher: str) -> list[Token]:
     """Every token but whitespace, comments included; refuses unterminated strings, comments and names."""
-    out = []
+    out: list[Token] = []
     for m in _TOKEN.finditer(cypher):
         kind, text = m.lastgroup, m.group()
+        assert kind is not None  # every alternative of _TOKEN is a named group (the last one takes any character)
         if kind == "ws":
             continue
         if kind == "other" and text in "'\"`" or text == "/" and cypher.startswith("/*", m.start()):

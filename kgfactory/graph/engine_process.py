@@ -18,7 +18,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -37,20 +39,23 @@ def _load_prctl():
 _PRCTL = _load_prctl()
 
 
+_T = TypeVar("_T")
+
+
 class _Spawner:
     """Runs Popen on one daemon thread that lives as long as the process (see the module docstring)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._q: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def call(self, fn):
+    def call(self, fn: Callable[[], _T]) -> _T:
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="kgf-engine-spawner", daemon=True)
                 self._thread.start()
-        done: queue.Queue = queue.Queue(1)
+        done: queue.Queue[tuple[bool, Any]] = queue.Queue(1)
         self._q.put((fn, done))
         ok, value = done.get()
         if ok:
@@ -136,7 +141,7 @@ def cmdline(pid: int) -> str:
 def engines_on(sock: Path) -> list[int]:
     """Live redis-server processes serving this Unix socket (redis-server's process title names it)."""
     want = str(sock)
-    out = []
+    out: list[int] = []
     try:
         entries = [d for d in os.listdir("/proc") if d.isdigit()]
     except OSError:

@@ -76,17 +76,22 @@ def _parse(data: bytes, fmt: str, path: Path) -> Ontology:
 
 def _describe_parse_error(e: Exception, data: bytes, fmt: str) -> str:
     """The parser's message, prefixed with 'line N' when the parser tells (or lets us work out) where."""
-    line, why = None, str(e).strip()
+    line: int | None = None
+    why = str(e).strip()
     if hasattr(e, "_i") and hasattr(e, "_str"):  # rdflib notation3 BadSyntax (turtle, n3)
         src, pos = getattr(e, "_str"), getattr(e, "_i")
-        if isinstance(src, (bytes, str)) and isinstance(pos, int):
-            line = src[:pos].count(b"\n" if isinstance(src, bytes) else "\n") + 1
+        if isinstance(pos, int):
+            if isinstance(src, bytes):
+                line = src[:pos].count(b"\n") + 1
+            elif isinstance(src, str):
+                line = src[:pos].count("\n") + 1
         why = str(getattr(e, "_why", "") or why)
-    elif callable(getattr(e, "getLineNumber", None)):  # xml.sax SAXParseException (RDF/XML)
-        line = e.getLineNumber()
-        why = e.getMessage() if callable(getattr(e, "getMessage", None)) else why
-    elif isinstance(getattr(e, "lineno", None), int):  # json.JSONDecodeError and friends (JSON-LD)
-        line = e.lineno
+    elif callable(get_line := getattr(e, "getLineNumber", None)):  # xml.sax SAXParseException (RDF/XML)
+        line = get_line()
+        get_message = getattr(e, "getMessage", None)
+        why = get_message() if callable(get_message) else why
+    elif isinstance(lineno := getattr(e, "lineno", None), int):  # json.JSONDecodeError and friends (JSON-LD)
+        line = lineno
         why = str(getattr(e, "msg", why))
     elif fmt == "nt":  # rdflib N-Triples gives no position; the format is line-based, so find the bad line
         line = _first_bad_ntriples_line(data)
@@ -222,10 +227,10 @@ def from_graph(g, source: str = "", content: bytes = b"") -> Ontology:
                              range=class_refs(p, RDFS.range, "rdfs:range"),
                              inverse_of=prop_names[inv] if inv is not None else None,
                              symmetric=str(OWL.SymmetricProperty) in ts, transitive=str(OWL.TransitiveProperty) in ts)
-    for name, p in list(objs.items()):  # an inverse without its own domain/range takes them from its partner
-        if p.inverse_of and not p.domain and not p.range:
-            partner = objs[p.inverse_of]
-            objs[name] = p.model_copy(update={"domain": partner.range, "range": partner.domain})
+    for name, prop in list(objs.items()):  # an inverse without its own domain/range takes them from its partner
+        if prop.inverse_of and not prop.domain and not prop.range:
+            partner = objs[prop.inverse_of]
+            objs[name] = prop.model_copy(update={"domain": partner.range, "range": partner.domain})
 
     datas: dict[str, DataProp] = {}
     for p in data_nodes:

@@ -39,6 +39,7 @@ def shapes_graph(ontology):
     from rdflib import BNode, Graph, Literal, Namespace, URIRef
     from rdflib.collection import Collection
     from rdflib.namespace import RDF, XSD
+    from rdflib.term import Node
 
     sh = Namespace(SH)
     g = Graph()
@@ -50,7 +51,7 @@ def shapes_graph(ontology):
         if len(iris) == 1:
             g.add((node, sh["class"], iris[0]))
         else:
-            alts = []
+            alts: list[Node] = []
             for iri in iris:
                 b = BNode()
                 g.add((b, sh["class"], iri))

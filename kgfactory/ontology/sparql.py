@@ -81,7 +81,9 @@ class SparqlResult:
 
             rdf_fmt = ox.RdfFormat.TURTLE if fmt == "turtle" else ox.RdfFormat.N_TRIPLES
             used = {p: ns for p, ns in self.prefixes.items()} if fmt == "turtle" else None
-            return ox.serialize(self.triples, format=rdf_fmt, prefixes=used), MEDIA[fmt]
+            out = ox.serialize(self.triples, format=rdf_fmt, prefixes=used)
+            assert out is not None  # with no output file, serialize returns the bytes (its stub says bytes | None)
+            return out, MEDIA[fmt]
         body = {"json": self._json, "xml": self._xml, "csv": self._csv, "tsv": self._tsv}[fmt]()
         return body.encode("utf-8"), MEDIA[fmt]
 

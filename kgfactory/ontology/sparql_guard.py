@@ -58,9 +58,10 @@ class Token:
 
 def tokens(sparql: str) -> list[Token]:
     """Every token but whitespace; a quote that opens no complete string is refused (pyoxigraph would too)."""
-    out = []
+    out: list[Token] = []
     for m in _TOKEN.finditer(sparql):
         kind, text = m.lastgroup, m.group()
+        assert kind is not None  # every alternative of _TOKEN is a named group (the last one takes any character)
         if kind == "ws":
             continue
         if kind == "other" and text in "'\"":

@@ -19,6 +19,7 @@ import select
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import SparqlError, SparqlRefusedError
@@ -50,7 +51,7 @@ class _Child:
             self.kill()
             return {"gone": True}
         try:
-            ready, _, _ = select.select([self.proc.stdout], [], [], timeout_s)
+            ready = bool(select.select([self.proc.stdout], [], [], timeout_s)[0])
             line = self.proc.stdout.readline() if ready else b""
         except OSError:
             ready, line = True, b""
@@ -81,7 +82,7 @@ class PlanChecker:
         self._lock = threading.Lock()
 
     def check(self, sparql: str, *, prefixes: dict | None, timeout_s: float, wait_s: float,
-              services: list[tuple[int, int]] = ()) -> None:
+              services: Sequence[tuple[int, int]] = ()) -> None:
         for start, end in sorted(services, reverse=True):
             sparql = sparql[:start] + SERVICE_STAND_IN + sparql[end:]
         if not self._slots.acquire(timeout=wait_s):
