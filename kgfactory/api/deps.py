@@ -18,7 +18,7 @@ from .auth import require
 from .errors import _status
 from .keys import Principal
 from .metrics import Metrics
-from .state import audit, get_state
+from .state import AppState, audit, get_state
 
 
 class MetricsObserver:
@@ -46,6 +46,7 @@ def _service(permission: str) -> Callable[..., KnowledgeService]:
     return make
 
 
+State = Annotated[AppState, Depends(get_state)]  # what the app holds: jobs, write lock, audit log, metrics
 ReaderKB = Annotated[KnowledgeService, Depends(_service("read"))]
 AnalystKB = Annotated[KnowledgeService, Depends(_service("analyse"))]
 IngesterKB = Annotated[KnowledgeService, Depends(_service("ingest"))]

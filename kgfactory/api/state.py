@@ -8,6 +8,8 @@ from typing import Any
 
 from fastapi import Request
 
+from ..bootstrap import Services
+from ..service.asking import Observer
 from ..settings import Settings
 from .audit import AuditLog
 from .jobs import JobManager
@@ -42,13 +44,13 @@ class RateLimiter:
 @dataclass
 class AppState:
     settings: Settings
-    services: Any
+    services: Services
     keys: KeyStore
     audit: AuditLog
     jobs: JobManager
     metrics: Metrics
     limiter: RateLimiter
-    observer: Any = None  # service.asking.Observer: what the application layer tells the metrics
+    observer: Observer | None = None  # what the application layer tells the metrics
     write_lock: threading.Lock = field(default_factory=threading.Lock)
     ready: bool = False
     warmup_error: str | None = None

@@ -16,11 +16,10 @@ from ...service import staging
 from ...service.limits import SUPPORTED_LIST
 from ...service.results import DeleteResult, DocumentDetail, DocumentInfo, Job
 from ..auth import Reader
-from ..deps import IngesterKB, ReaderKB, audited
+from ..deps import IngesterKB, ReaderKB, State, audited
 from ..errors import ApiError
 from ..keys import Principal
 from ..schemas import PathId, TextsIngestRequest
-from ..state import get_state
 
 router = APIRouter(tags=["documents and ingest"])
 
@@ -37,11 +36,10 @@ def _job(job) -> Job:
 
 
 @router.post("/v1/documents", status_code=202, response_model=Job)
-def upload(request: Request, kb: IngesterKB,
+def upload(request: Request, kb: IngesterKB, st: State,
            files: List[UploadFile] = File(..., description=f"Documents: {SUPPORTED_LIST}"),
            tags: List[str] = Form(default=[], description="Tags for every document (repeat the field).")) -> Job:
     """Upload files to ingest. Returns 202 with a job; poll GET /v1/jobs/{id} for progress and per-file errors."""
-    st = get_state(request)
     staging.check_tags(tags)
     names = [_upload_name(f.filename) for f in files]
     if len(set(names)) != len(names):
@@ -69,9 +67,8 @@ def upload(request: Request, kb: IngesterKB,
 
 
 @router.post("/v1/documents/texts", status_code=202, response_model=Job)
-def ingest_texts(req: TextsIngestRequest, request: Request, kb: IngesterKB) -> Job:
+def ingest_texts(req: TextsIngestRequest, request: Request, kb: IngesterKB, st: State) -> Job:
     """Ingest texts sent as JSON. A text's title names it: sending the same title again replaces that text."""
-    st = get_state(request)
     job_id = st.jobs.new_id()
     stage = st.jobs.stage_dir(job_id)
     try:
@@ -86,15 +83,15 @@ def ingest_texts(req: TextsIngestRequest, request: Request, kb: IngesterKB) -> J
 
 
 @router.get("/v1/jobs", response_model=list[Job])
-def list_jobs(request: Request, p: Principal = Reader) -> list[Job]:
+def list_jobs(st: State, p: Principal = Reader) -> list[Job]:
     """This tenant's ingest jobs, oldest first (kept across restarts; the newest KGF_API_JOBS_KEEP finished)."""
-    return [_job(j) for j in get_state(request).jobs.list(p.tenant)]
+    return [_job(j) for j in st.jobs.list(p.tenant)]
 
 
 @router.get("/v1/jobs/{job_id}", response_model=Job)
-def get_job(job_id: PathId, request: Request, p: Principal = Reader) -> Job:
+def get_job(job_id: PathId, st: State, p: Principal = Reader) -> Job:
     """State, progress (documents processed) and per-file errors of an ingest job."""
-    job = get_state(request).jobs.get(job_id)
+    job = st.jobs.get(job_id)
     if job is None or job.tenant != p.tenant:
         raise NotFoundError(f"no ingest job {job_id!r} (see GET /v1/jobs; the newest KGF_API_JOBS_KEEP finished "
                             "jobs of a tenant are kept)")
@@ -114,10 +111,10 @@ def get_document(doc_id: PathId, kb: ReaderKB) -> DocumentDetail:
 
 
 @router.delete("/v1/documents/{doc_id}", response_model=DeleteResult)
-def delete_document(doc_id: PathId, request: Request, kb: IngesterKB) -> DeleteResult:
+def delete_document(doc_id: PathId, request: Request, kb: IngesterKB, st: State) -> DeleteResult:
     """Remove the document and everything only it contributed (vectors, chunks, mentions, relations, orphans),
     and the uploaded file it came from once no other document comes from that file."""
-    with audited(request, "delete", doc_id) as a, get_state(request).write_lock:
+    with audited(request, "delete", doc_id) as a, st.write_lock:
         res = kb.delete(doc_id)
         a.detail(chunks=res.chunks, entities=res.orphaned_entities_removed, upload_removed=res.upload_removed)
     return res

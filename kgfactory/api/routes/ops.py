@@ -4,10 +4,10 @@ from __future__ import annotations
 import concurrent.futures as cf
 import time
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
-from ..state import get_state
+from ..deps import State
 
 router = APIRouter(tags=["operations"])
 # a check stuck on an engine that does not answer holds its worker until the call deadline: room for more
@@ -32,14 +32,13 @@ def _check(fn, timeout: float = 5.0) -> dict:
 
 
 @router.get("/readyz")
-def readyz(request: Request):
+def readyz(st: State) -> JSONResponse:
     """Readiness: models warmed, graph and vector stores answer, the LLM endpoint (when configured) lists models."""
-    st = get_state(request)
     svc = st.services
     checks = {
         "models": {"ok": st.ready, **({"error": st.warmup_error} if st.warmup_error else {})},
         # the retriever's graph index: its revision and how it last caught up (incremental patch or full load)
-        "graph": _check(lambda: {"revision": svc.graph.revision(), "index": dict(svc.retriever.last_refresh)}),
+        "graph": _check(lambda: {"revision": svc.graph.revision(), "index": dict(svc.retriever.last_refresh) if svc.retriever else {}}),
         "vectors": _check(lambda: {"chunks": svc.vectors.count("chunks")}),
     }
     llm = getattr(svc, "llm", None)
@@ -51,8 +50,7 @@ def readyz(request: Request):
 
 @router.get("/metrics", response_class=Response,
             responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})
-def metrics(request: Request) -> Response:
+def metrics(st: State) -> Response:
     """Prometheus metrics: request latency per route, retrieval stage latency, ingest counts, errors, LLM tokens."""
-    st = get_state(request)
     st.metrics.jobs_queued.set(st.jobs.active())
     return Response(st.metrics.render(), media_type=st.metrics.content_type)
