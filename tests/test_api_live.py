@@ -154,3 +154,164 @@ def test_kgf_serve_process_open_mode_and_sigterm(tmp_path):
     assert proc.returncode in (0, -signal.SIGTERM) and "Application shutdown complete" in out, out
     assert not (tmp_path / "d" / "api" / "server.json").exists()
     assert any(json.loads(line).get("route") == "/v1/query" for line in out.splitlines() if line.startswith("{"))
+
+
+# --- issue 17: the SPARQL protocol as SPARQLWrapper and rdflib use it by default, with HTTP Basic ---------------
+CONSTRUCT = 'CONSTRUCT { ?e rdfs:label ?n } WHERE { ?e a kgfv:Entity ; rdfs:label ?n }'
+
+
+def _basic(live, key, user="anyone"):
+    return httpx.BasicAuth(user, live["keys"][key])
+
+
+def test_sparqlwrapper_defaults_with_basic_auth(live):
+    """No return format set: SPARQLWrapper asks for RDF/XML for CONSTRUCT/DESCRIBE (406 before) and SPARQL XML
+    for SELECT; credentials by setCredentials (HTTP Basic), the key as password."""
+    import rdflib
+    from SPARQLWrapper import SPARQLWrapper
+    from SPARQLWrapper.SPARQLExceptions import Unauthorized
+
+    def wrapper(key, query, password=None):
+        w = SPARQLWrapper(live["url"] + "/sparql")
+        w.setCredentials("sparql-user", password or live["keys"][key])
+        w.setQuery(query)
+        return w
+
+    g = wrapper("a_analyst", CONSTRUCT).query().convert()
+    assert isinstance(g, rdflib.Graph)
+    names = {str(o) for o in g.objects(None, rdflib.RDFS.label)}
+    assert "Ada Park" in names and "Hank Scorpio" not in names
+    entity = next(s for s, o in g.subject_objects(rdflib.RDFS.label) if str(o) == "Ada Park")
+    d = wrapper("a_analyst", f"DESCRIBE <{entity}>").query().convert()
+    assert isinstance(d, rdflib.Graph) and (entity, rdflib.RDFS.label, None) in d
+    doc = wrapper("b_admin", NAMES).query().convert()  # SELECT: SPARQL XML, parsed to a DOM
+    assert "Hank Scorpio" in doc.toxml() and "Ada Park" not in doc.toxml()
+    with pytest.raises(Unauthorized):
+        wrapper("a_analyst", NAMES, password="kgf_000000000000_wrongwrongwrongwrongwrong").query()
+
+
+def test_rdflib_sparqlstore_defaults_with_basic_auth(live):
+    import rdflib
+    from rdflib.plugins.stores.sparqlstore import SPARQLStore
+
+    store = SPARQLStore(live["url"] + "/sparql", auth=("anyone", live["keys"]["a_analyst"]))
+    rows = list(store.query(NAMES))
+    assert [str(r[0]) for r in rows] == ["Ada Park"]
+    g = rdflib.Graph(store)  # a Graph over the store, queried as rdflib users do
+    res = g.query(CONSTRUCT)
+    labels = {str(o) for _, _, o in res}
+    assert "Ada Park" in labels and "Hank Scorpio" not in labels
+    assert bool(store.query("ASK { ?s ?p ?o }")) is True
+    # a Graph named after the tenant's graph sends it as default-graph-uri; another tenant's is refused
+    mine = rdflib.Graph(store, identifier=rdflib.URIRef("urn:kgf:tenant:acme"))
+    assert [str(r[0]) for r in mine.query(NAMES)] == ["Ada Park"]
+    theirs = rdflib.Graph(store, identifier=rdflib.URIRef("urn:kgf:tenant:globex"))
+    with pytest.raises(ValueError):  # rdflib's words for any HTTP error on GET
+        list(theirs.query(NAMES))
+
+
+@pytest.mark.parametrize("accept,media,rdflib_format", [
+    ("text/turtle", "text/turtle", "turtle"), ("application/n-triples", "application/n-triples", "nt"),
+    ("application/n-quads", "application/n-quads", "nquads"), ("application/rdf+xml", "application/rdf+xml", "xml"),
+    ("application/ld+json", "application/ld+json", "json-ld"), ("*/*", "text/turtle", "turtle"),
+    ("text/turtle;q=0.3, application/ld+json;q=0.8, */*;q=0.1", "application/ld+json", "json-ld"),
+    ("application/json", "application/ld+json", "json-ld")])
+def test_construct_negotiation(live, accept, media, rdflib_format):
+    import rdflib
+
+    r = httpx.get(live["url"] + "/sparql", params={"query": CONSTRUCT}, headers={"Accept": accept},
+                  auth=_basic(live, "a_analyst"))
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].split(";")[0] == media
+    g = rdflib.Dataset() if rdflib_format == "nquads" else rdflib.Graph()
+    g.parse(data=r.content, format=rdflib_format)
+    labels = {str(q[2]) for q in (g.quads() if rdflib_format == "nquads" else g)}
+    assert "Ada Park" in labels and "Hank Scorpio" not in labels
+
+
+def test_construct_not_acceptable_names_the_offered_formats(live):
+    r = httpx.get(live["url"] + "/sparql", params={"query": CONSTRUCT}, headers={"Accept": "image/png, text/turtle;q=0"},
+                  auth=_basic(live, "a_analyst"))
+    assert r.status_code == 406
+    msg = r.json()["error"]["message"]
+    assert all(m in msg for m in ("text/turtle", "application/n-triples", "application/n-quads",
+                                  "application/rdf+xml", "application/ld+json"))
+
+
+def test_dataset_graph_uris_inside_the_tenant(live):
+    url, auth = live["url"] + "/sparql", _basic(live, "a_analyst")
+
+    def get(query, **params):
+        return httpx.get(url, params={"query": query, **params}, auth=auth,
+                         headers={"Accept": "application/sparql-results+json"})
+
+    def names(r):
+        assert r.status_code == 200, r.text
+        return [b["name"]["value"] for b in r.json()["results"]["bindings"]]
+
+    assert names(get(NAMES, **{"default-graph-uri": "urn:kgf:tenant:acme"})) == ["Ada Park"]
+    assert names(get(NAMES, **{"default-graph-uri": "urn:kgf:ontology"})) == []  # entities are not in it
+    assert get("ASK { ?c a owl:Class }", **{"default-graph-uri": "urn:kgf:ontology"}).json()["boolean"] is True
+    graphs = get("SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }", **{"named-graph-uri": "urn:kgf:tenant:acme"})
+    assert [b["g"]["value"] for b in graphs.json()["results"]["bindings"]] == ["urn:kgf:tenant:acme"]
+    # only named-graph-uri given: the default graph is empty, as the protocol says
+    assert names(get(NAMES, **{"named-graph-uri": "urn:kgf:tenant:acme"})) == []
+    # urlencoded POST carries them too
+    r = httpx.post(url, data={"query": NAMES, "default-graph-uri": "urn:kgf:tenant:acme"}, auth=auth,
+                   headers={"Accept": "application/sparql-results+json"})
+    assert names(r) == ["Ada Park"]
+    # another tenant's graph, or any other name: 400, worded the same whether the graph exists or not
+    msgs = []
+    for other in ("urn:kgf:tenant:globex", "urn:kgf:tenant:nobody"):
+        for param in ("default-graph-uri", "named-graph-uri"):
+            r = get(NAMES, **{param: other})
+            assert r.status_code == 400 and "not a graph you may query" in r.json()["error"]["message"]
+            assert "Hank" not in r.text
+            msgs.append(r.json()["error"]["message"].replace(other, "X"))
+    assert len(set(msgs)) == 2  # one wording per parameter
+    # FROM in the query text does not reach another tenant either (the protocol's dataset overrides it)
+    r = get('SELECT DISTINCT ?name FROM <urn:kgf:tenant:globex> WHERE { ?e rdfs:label ?name }')
+    assert "Hank Scorpio" not in r.text
+
+
+def test_service_description(live):
+    import rdflib
+
+    SD = rdflib.Namespace("http://www.w3.org/ns/sparql-service-description#")
+    r = httpx.get(live["url"] + "/sparql", auth=_basic(live, "a_analyst"))
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/turtle")
+    g = rdflib.Graph().parse(data=r.content, format="turtle")
+    svc = g.value(None, rdflib.RDF.type, SD.Service)
+    assert svc is not None and g.value(svc, SD.endpoint) == rdflib.URIRef(live["url"] + "/sparql")
+    assert (svc, SD.supportedLanguage, SD.SPARQL11Query) in g
+    formats = set(g.objects(svc, SD.resultFormat))
+    assert {rdflib.URIRef("http://www.w3.org/ns/formats/" + f) for f in ("RDF_XML", "JSON-LD", "SPARQL_Results_JSON")} <= formats
+    names = {str(o) for o in g.objects(None, SD.name)}
+    assert names == {"urn:kgf:tenant:acme", "urn:kgf:ontology"}
+    r = httpx.get(live["url"] + "/sparql", auth=_basic(live, "a_analyst"), headers={"Accept": "application/ld+json"})
+    assert r.headers["content-type"].startswith("application/ld+json")
+    assert len(rdflib.Graph().parse(data=r.content, format="json-ld")) == len(g)
+
+
+def test_basic_auth_refusals_and_the_rest_unchanged(live):
+    url = live["url"]
+    r = httpx.get(url + "/sparql", params={"query": NAMES}, auth=httpx.BasicAuth("x", "kgf_000000000000_" + "w" * 32))
+    assert r.status_code == 401 and r.headers["www-authenticate"].startswith('Basic realm="kgfactory SPARQL"')
+    r = httpx.get(url + "/sparql", params={"query": NAMES})
+    assert r.status_code == 401 and "Basic realm=" in r.headers["www-authenticate"]
+    r = httpx.get(url + "/sparql", params={"query": NAMES}, headers={"Authorization": "Basic !!!"})
+    assert r.status_code == 401 and "unknown or revoked" in r.json()["error"]["message"]
+    assert httpx.get(url + "/sparql", params={"query": NAMES}, auth=_basic(live, "revoked")).status_code == 401
+    assert httpx.get(url + "/sparql", params={"query": NAMES}, auth=_basic(live, "a_reader")).status_code == 403
+    # Basic is for /sparql only: elsewhere the API's auth is as it was
+    r = httpx.get(url + "/v1/graph/schema", auth=_basic(live, "a_admin"))
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert httpx.get(url + "/v1/graph/schema", headers=h(live["keys"]["a_admin"])).status_code == 200
+    # refusals and Basic calls are audited as Bearer ones are
+    from kgfactory.api.audit import AuditLog, audit_path
+
+    log = AuditLog(audit_path(live["svc"].settings.data_dir))
+    audit = log.read(limit=1000)
+    log.close()
+    assert any(e["action"] == "auth" and e["outcome"] == "denied" and e.get("target") == "/sparql" for e in audit)
+    assert any(e["action"] == "sparql" and e["outcome"] == "ok" for e in audit)

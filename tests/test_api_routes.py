@@ -316,7 +316,9 @@ def test_sparql_update_and_bad_requests_refused(api):
     assert r.status_code == 400 and "read-only" in r.json()["error"]["message"]
     r = c.post("/sparql", data={"update": "DELETE WHERE { ?s ?p ?o }"}, headers=h(k["a_analyst"]))
     assert r.status_code == 400 and "Update" in r.json()["error"]["message"]
-    r = c.get("/sparql", headers=h(k["a_analyst"]))
+    r = c.get("/sparql", params={"query": " "}, headers=h(k["a_analyst"]))
+    assert r.status_code == 400 and "no SPARQL query" in r.json()["error"]["message"]
+    r = c.post("/sparql", data={"default-graph-uri": "urn:kgf:ontology"}, headers=h(k["a_analyst"]))
     assert r.status_code == 400 and "no SPARQL query" in r.json()["error"]["message"]
     r = c.post("/sparql", content="x", headers={**h(k["a_analyst"]), "Content-Type": "text/html"})
     assert r.status_code == 415

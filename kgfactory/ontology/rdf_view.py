@@ -263,19 +263,29 @@ class RdfView:
             prefix = tenant_graph("")
             return sorted(g.value[len(prefix):] for g in self._open().named_graphs() if g.value.startswith(prefix))
 
-    def query(self, sparql: str, *, tenant: str | None = None, timeout_s: float = 10.0,
-              max_rows: int = 10000) -> SparqlResult:
+    def query(self, sparql: str, *, tenant: str | None = None, timeout_s: float = 10.0, max_rows: int = 10000,
+              default_graph_uris: Sequence[str] = (), named_graph_uris: Sequence[str] = ()) -> SparqlResult:
         """Read-only SPARQL. tenant=None: every tenant's graph (admin/local use); else that tenant's graph only,
-        plus the ontology graph in both cases. UPDATE, syntax errors and timeouts raise SparqlError."""
+        plus the ontology graph in both cases. UPDATE, syntax errors and timeouts raise SparqlError.
+
+        The protocol's default-graph-uri / named-graph-uri choose the dataset among those graphs (naming either
+        makes the dataset exactly what is named, as the SPARQL protocol says); naming any other graph, another
+        tenant's included, is a SparqlError, so a caller cannot tell another tenant's graph from a missing one.
+        FROM / FROM NAMED in the query text are overridden by the dataset given here (pyoxigraph)."""
         import pyoxigraph as ox
 
         with self._lock:
             self.ensure_current()
             st = self._open()
             graphs = [tenant_graph(t) for t in self.tenants()] if tenant is None else [tenant_graph(tenant)]
-            names = [ox.NamedNode(g) for g in [*graphs, ONTOLOGY_GRAPH]]
+            allowed = [*graphs, ONTOLOGY_GRAPH]
+            default, named = allowed, allowed
+            if default_graph_uris or named_graph_uris:
+                default, named = (dataset_graphs(default_graph_uris, allowed, "default-graph-uri"),
+                                  dataset_graphs(named_graph_uris, allowed, "named-graph-uri"))
         try:
-            return run_query(st, sparql, default_graph=names, named_graphs=names, prefixes=self.prefixes,
+            return run_query(st, sparql, default_graph=[ox.NamedNode(g) for g in default],
+                             named_graphs=[ox.NamedNode(g) for g in named], prefixes=self.prefixes,
                              timeout_s=timeout_s, max_rows=max_rows, limits=self.limits)
         except SparqlError as e:
             del st
@@ -327,6 +337,21 @@ class RdfView:
                     log.debug("flushing the RDF view: %s", e)
                 self._view.drop()  # reopened, it resumes from the revision kept in the store
                 self._store = None  # RocksDB lets go of its lock when the store is dropped
+
+
+def dataset_graphs(uris: Sequence[str], allowed: Sequence[str], param: str) -> list[str]:
+    """The graphs a protocol parameter names, each one of `allowed` (the caller's tenant graph and the ontology
+    graph), in order and without repeats; any other name is refused (SparqlError, a 400) without saying whether
+    such a graph exists."""
+    out: list[str] = []
+    for u in uris:
+        if u not in allowed:
+            shown = u if len(u) <= 200 else u[:200] + "..."
+            raise SparqlError(f"{param} <{shown}> is not a graph you may query: the graphs you can name are "
+                              f"{', '.join('<' + a + '>' for a in allowed)}")
+        if u not in out:
+            out.append(u)
+    return out
 
 
 def _scrub(e: BaseException | None) -> None:

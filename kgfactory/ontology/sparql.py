@@ -32,9 +32,11 @@ _QUERY_OPS = {"SELECT", "ASK", "CONSTRUCT", "DESCRIBE"}
 READ_ONLY_MESSAGE = ("SPARQL is read-only here: UPDATE operations (INSERT, DELETE, LOAD, CLEAR, CREATE, DROP, "
                      "COPY, MOVE, ADD) are refused; the graph changes only through ingest and delete")
 MEDIA = {"json": "application/sparql-results+json", "xml": "application/sparql-results+xml", "csv": "text/csv",
-         "tsv": "text/tab-separated-values", "turtle": "text/turtle", "ntriples": "application/n-triples"}
+         "tsv": "text/tab-separated-values", "turtle": "text/turtle", "ntriples": "application/n-triples",
+         "nquads": "application/n-quads", "rdfxml": "application/rdf+xml", "jsonld": "application/ld+json"}
 RESULT_FORMATS = ("json", "xml", "csv", "tsv")
-GRAPH_FORMATS = ("turtle", "ntriples")
+GRAPH_FORMATS = ("turtle", "ntriples", "nquads", "rdfxml", "jsonld")  # all five by pyoxigraph's serializers
+_XML_LOCAL = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*$")  # RDF/XML splits a predicate IRI into namespace + this
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 RDF_LANGSTRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
 
@@ -70,7 +72,8 @@ class SparqlResult:
         return [{v: t.value for v, t in zip(self.variables, row) if t is not None} for row in self.rows]
 
     def serialize(self, fmt: str) -> tuple[bytes, str]:
-        """(content, media type). SELECT/ASK: json, xml, csv, tsv; CONSTRUCT/DESCRIBE: turtle, ntriples."""
+        """(content, media type). SELECT/ASK: json, xml, csv, tsv; CONSTRUCT/DESCRIBE: turtle, ntriples, nquads
+        (the triples in the default graph), rdfxml, jsonld (expanded JSON-LD)."""
         fmt = fmt.lower()
         graph_kind = self.kind in ("construct", "describe")
         allowed = GRAPH_FORMATS if graph_kind else RESULT_FORMATS
@@ -79,8 +82,14 @@ class SparqlResult:
         if graph_kind:
             import pyoxigraph as ox
 
-            rdf_fmt = ox.RdfFormat.TURTLE if fmt == "turtle" else ox.RdfFormat.N_TRIPLES
-            used = {p: ns for p, ns in self.prefixes.items()} if fmt == "turtle" else None
+            rdf_fmt = {"turtle": ox.RdfFormat.TURTLE, "ntriples": ox.RdfFormat.N_TRIPLES,
+                       "nquads": ox.RdfFormat.N_QUADS, "rdfxml": ox.RdfFormat.RDF_XML,
+                       "jsonld": ox.RdfFormat.JSON_LD}[fmt]
+            used = dict(self.prefixes) if fmt in ("turtle", "rdfxml") else None
+            bad = next((t.predicate.value for t in self.triples if not _XML_LOCAL.search(t.predicate.value)), None)
+            if fmt == "rdfxml" and bad is not None:  # pyoxigraph would write an unparsable element name
+                raise SparqlError(f"RDF/XML cannot write the predicate <{bad}> (an XML element name must end it); "
+                                  f"ask for Turtle, N-Triples or JSON-LD")
             out = ox.serialize(self.triples, format=rdf_fmt, prefixes=used)
             assert out is not None  # with no output file, serialize returns the bytes (its stub says bytes | None)
             return out, MEDIA[fmt]

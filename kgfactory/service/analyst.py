@@ -63,15 +63,18 @@ class Analyst:
             raise NotAvailableError("analyst Cypher needs the FalkorDB graph backend")
         return svc.cypher_views
 
-    def sparql_query(self, query: str) -> Any:
+    def sparql_query(self, query: str, *, default_graph_uris: list[str] | None = None,
+                     named_graph_uris: list[str] | None = None) -> Any:
         """The RDF view's result for this tenant's named graph (`kind`, `serialize(format)`): the SPARQL protocol
-        endpoint serializes it as the client asks. Updates, syntax errors and timeouts raise SparqlError."""
+        endpoint serializes it as the client asks. Updates, syntax errors, timeouts and graph names outside the
+        tenant (`*_graph_uris`, the protocol's dataset) raise SparqlError."""
         rdf = getattr(self.services, "rdf", None)
         if rdf is None:
             raise NotAvailableError("SPARQL is not available: the RDF layer is not configured in this build")
         if not isinstance(query, str) or not query.strip():
             raise InvalidInputError("no SPARQL query")
-        return rdf.query(query, tenant=self.tenant)
+        return rdf.query(query, tenant=self.tenant, default_graph_uris=default_graph_uris or (),
+                         named_graph_uris=named_graph_uris or ())
 
     def sparql(self, query: str) -> SparqlResult:
         """SELECT/ASK as SPARQL JSON bindings; CONSTRUCT/DESCRIBE as Turtle."""
