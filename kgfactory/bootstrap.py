@@ -249,10 +249,19 @@ def build_services(settings: Settings | None = None) -> Services:
 
 
 def build_cypher_views(services: Services) -> CypherViews | None:
-    """Analysts' Cypher runs on per-tenant copies of the graph in a private engine (see
-    graph/falkordb_views.py), started on the first analyst query; None when the graph backend has no such
-    views. The API calls this once at start-up; Services.close() stops the engine."""
+    """Analysts' Cypher runs on per-tenant copies of the graph: in a private engine with FalkorDB (see
+    graph/falkordb_views.py), started on the first analyst query; in a database per tenant on Neo4j
+    Enterprise/Aura, or for all-tenant keys only on Community (graph/neo4j_views.py). The API calls this once at
+    start-up; Services.close() stops the engine."""
     s = services.settings
+    if s.graph_backend == "neo4j" and services.cypher_views is None:
+        from .graph.neo4j_store import Neo4jGraphStore
+        from .graph.neo4j_views import Neo4jTenantViews
+
+        if not isinstance(services.graph, Neo4jGraphStore):
+            raise ConfigError("KGF_GRAPH_BACKEND=neo4j but the graph store is not Neo4j's")
+        services.cypher_views = Neo4jTenantViews(services.graph, max_timeout_ms=s.cypher_timeout_ms)
+        services.on_close(services.cypher_views.close)
     if s.graph_backend == "falkordb":
         from .graph.falkordb_views import FalkorDBTenantViews
 

@@ -80,6 +80,11 @@ class CypherTimeout(CypherQueryError):
     """An analyst's Cypher that ran past its timeout (KGF_CYPHER_TIMEOUT_MS): HTTP 408 `timeout`."""
 
 
+class TenantScopeError(KGFError):
+    """The caller's key is scoped to one tenant, but this graph backend cannot confine analyst Cypher to one tenant
+    (Neo4j Community Edition: one database, no per-tenant copy): HTTP 403; the message says which key would do."""
+
+
 class ViewBuildError(GraphUnavailableError):
     """A tenant's read-only view could not be built: the engine's fault, not the query's (HTTP 503)."""
 

@@ -8,6 +8,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 
+ALL_TENANTS = "*"  # the tenant of an API key scoped to every tenant (analyst Cypher on Neo4j Community only)
+
+
 def content_id(*parts: str | bytes, prefix: str = "", size: int = 24) -> str:
     """Stable id from content: sha256 over the parts, separated so ('ab','c') != ('a','bc')."""
     h = hashlib.sha256()

@@ -1,4 +1,5 @@
-"""API keys: hashed at rest (SQLite under the data dir), each mapping to one tenant and a set of roles.
+"""API keys: hashed at rest (SQLite under the data dir), each mapping to one tenant and a set of roles (or, for
+analyst keys only, to all tenants: tenant `*`, see check_scope).
 
 A key looks like `kgf_<id>_<secret>`. Only sha256(key) is stored: keys are 192-bit random, so a plain
 hash is enough (no slow KDF needed) and a stolen key file reveals no usable key. The id part lets a key be
@@ -17,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..types import ALL_TENANTS
 
 ROLES = ("reader", "analyst", "ingester", "admin")
 TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -45,8 +47,20 @@ class Principal:
 
 def check_tenant(tenant: str) -> str:
     if not TENANT_RE.match(tenant or ""):
-        raise ConfigError(f"tenant {tenant!r} is not valid: use 1-64 letters, digits, '_', '.' or '-'")
+        raise ConfigError(f"tenant {tenant!r} is not valid: use 1-64 letters, digits, '_', '.' or '-'"
+                          f" (or {ALL_TENANTS!r} for an analyst key over every tenant)")
     return tenant
+
+
+def check_scope(tenant: str, roles: list[str]) -> None:
+    """A key over all tenants (tenant `*`) may only analyse: it exists for analyst Cypher on Neo4j Community
+    Edition, where a query cannot be confined to one tenant. Keys are made by `kgf keys create`, which needs the
+    data directory (an operator), never through the API, so no tenant's admin can mint one."""
+    if tenant == ALL_TENANTS:
+        if set(roles) != {"analyst"}:
+            raise ConfigError(f"a key for all tenants ({ALL_TENANTS!r}) takes the analyst role only, not {roles!r}")
+        return
+    check_tenant(tenant)
 
 
 def check_roles(roles: list[str]) -> list[str]:
@@ -74,8 +88,8 @@ class KeyStore:
 
     def create(self, name: str, tenant: str, roles: list[str]) -> tuple[str, dict]:
         """Returns (the key, shown once; its record)."""
-        check_tenant(tenant)
         roles = check_roles(roles)
+        check_scope(tenant, roles)
         kid = secrets.token_hex(6)
         key = f"kgf_{kid}_{secrets.token_urlsafe(24)}"
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -318,6 +318,12 @@ MATCH (a:{src} {{id: r.a}}), (b:{dst} {{id: r.b}})
 CREATE (a)-[x:{rel}]->(b) SET x += r.props
 """
 
+# analysts' Cypher on Neo4j (graph/neo4j_views.py): the edition decides how tenants are kept apart, and on
+# Enterprise/Aura each tenant's copy is a database of its own, named by the adapter (parameters, not text)
+NEO4J_COMPONENTS = "CALL dbms.components() YIELD name, versions, edition RETURN name, versions, edition"
+NEO4J_VIEW_DB_CREATE = "CREATE OR REPLACE DATABASE $name WAIT"
+NEO4J_VIEW_DB_DROP = "DROP DATABASE $name IF EXISTS"
+
 API_ENTITY = """
 MATCH (e:Entity {id: $id}) WHERE e.tenant = $tenant
 RETURN e.id AS id, e.name AS name, e.label AS label, e.aliases AS aliases, labels(e) AS labels, e.found_by AS found_by

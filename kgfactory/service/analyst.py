@@ -60,7 +60,7 @@ class Analyst:
 
             build_cypher_views(svc)
         if svc.cypher_views is None:
-            raise NotAvailableError("analyst Cypher needs the FalkorDB graph backend")
+            raise NotAvailableError("analyst Cypher needs the FalkorDB or Neo4j graph backend")
         return svc.cypher_views
 
     def sparql_query(self, query: str, *, default_graph_uris: list[str] | None = None,
