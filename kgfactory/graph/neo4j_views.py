@@ -108,7 +108,7 @@ class Neo4jTenantViews:
         @unit_of_work(timeout=timeout_ms / 1000)
         def work(tx: Any) -> tuple[list[str], list[list[Any]], bool]:
             res = tx.run(cypher, params)
-            cols, rows = list(res.keys()), []
+            cols, rows = list(res.keys()), list[list[Any]]()
             for rec in res:
                 if len(rows) >= max_rows:
                     return cols, rows, True
@@ -203,7 +203,8 @@ def _wrap(e: BaseException, store: Any, database: str) -> Exception:
     if code.startswith("Neo.ClientError.Transaction.TransactionTimedOut"):
         return CypherTimeout(f"Neo4j query timed out: {e}")
     # a write in the READ transaction (Statement.AccessMode), a syntax or type error, a procedure it may not call
-    if code.startswith(("Neo.ClientError.Statement.", "Neo.ClientError.Procedure.", "Neo.ClientError.Security.Forbidden")):
+    if code.startswith(("Neo.ClientError.Statement.", "Neo.ClientError.Procedure.",
+                        "Neo.ClientError.Security.Forbidden")):
         return CypherQueryError(f"Neo4j refused the query: {e}")
     if classify(e) in ("unavailable", "transient"):
         return GraphUnavailableError(f"Neo4j did not answer the analyst query: {e}")

@@ -11,6 +11,7 @@ X-API-Key, HTTP Basic with the API key as password is accepted here (api/auth.py
 """
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
@@ -147,7 +148,8 @@ async def _sparql(request: Request, kb: KnowledgeService) -> Response:
     return Response(content, media_type=media)
 
 
-_CONTENT = {200: {"content": {m: {} for m in dict.fromkeys([*RESULT_TYPES, *GRAPH_TYPES])}}}
+_CONTENT: dict[int | str, dict[str, Any]] = {
+    200: {"content": {m: {} for m in dict.fromkeys([*RESULT_TYPES, *GRAPH_TYPES])}}}
 
 
 @router.get("/sparql", responses=_CONTENT)
