@@ -248,3 +248,38 @@ def test_llm_answer_that_falls_back_is_marked(live_llm):
     assert resp.model_extra["kgf"]["kind"] == "extractive" and "Paris" not in content
     assert MARK in content and resp.system_fingerprint == "kgfactory-extractive"
     assert len(server.chat_requests()) == 1  # one turn: no condense step
+
+
+def test_condense_failure_falls_back_to_carried_entities(live_llm):
+    """The LLM refuses the condense request: the previous question's entities resolve the follow-up instead."""
+    c, server = live_llm["client"], live_llm["server"]
+    server.requests.clear()
+    server.replies, server.default = [Reply(status=500)], _scripted_llm
+    resp = c.chat.completions.create(model="kgfactory", messages=[_user(FIRST), _user(FOLLOW_UP)])
+    assert resp.choices[0].message.content.startswith("Helios Robotics is headquartered in Lyon")
+    question = resp.model_extra["kgf"]["question"]
+    assert question.startswith(FOLLOW_UP) and "Helios Robotics" in question
+    assert len(server.chat_requests()) == 2 and f"Question: {question}" in server.chat_requests()[1]["messages"][-1]["content"]
+
+
+def test_stream_whose_llm_fails_before_any_token_still_sends_the_answer(live_llm):
+    c, server = live_llm["client"], live_llm["server"]
+    server.replies, server.default = [Reply(status=503)], _scripted_llm
+    text, last = _streamed(c.chat.completions.create(model="kgfactory", stream=True, messages=[_user(STANDALONE)]))
+    assert "Helios Robotics is headquartered in Lyon." in text.split("Sources:")[0]  # the quoted answer itself
+    assert last.model_extra["kgf"]["kind"] == "extractive" and MARK in text
+
+
+def test_system_messages_bounded(live):
+    with pytest.raises(openai.BadRequestError) as e:
+        live["client"].chat.completions.create(model="kgfactory", messages=[
+            {"role": "system", "content": "x" * 4001}, _user(FIRST)])
+    assert e.value.param == "messages" and "4000" in e.value.message
+
+
+def test_condensed_reply_cleaned():
+    from kgfactory.llm.condense import clean
+
+    assert clean('Standalone question: "Where is Helios Robotics headquartered?"\nextra', "q?", 200) == STANDALONE
+    assert clean("  \n", "Where is it?", 200) == "Where is it?"
+    assert clean("a" * 500, "q?", 100) == "a" * 100

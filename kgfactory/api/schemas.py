@@ -174,7 +174,7 @@ _REFUSED: dict[str, tuple[Callable[[Any], bool], str]] = {
     "response_format": (lambda v: _set(v) and not (isinstance(v, dict) and v.get("type") == "text"),
                         "only text answers are made (response_format type 'text')"),
     "audio": (_set, "only text answers are made"),
-    "modalities": (lambda v: _set(v) and list(v) != ["text"], "only text answers are made (modalities ['text'])"),
+    "modalities": (lambda v: _set(v) and v != ["text"], "only text answers are made (modalities ['text'])"),
     "web_search_options": (_set, "web search is not offered: the answer comes from the knowledge base"),
 }
 
