@@ -98,6 +98,15 @@ class InvalidInputError(KGFError):
     wrong, the store is up. Kept apart from StoreError so a bad id is never reported as a store outage."""
 
 
+class InvalidParameterError(InvalidInputError):
+    """A request parameter the operation does not support, or a value outside what it accepts (HTTP 400);
+    `param` names it (OpenAI clients show it as the error's `param`)."""
+
+    def __init__(self, message: str, param: str | None = None):
+        self.param = param
+        super().__init__(message)
+
+
 class GraphInputError(GraphStoreError, InvalidInputError):
     """The graph engine cannot take a value it was given (raised before the query is sent)."""
 

@@ -268,16 +268,19 @@ class LLM(Protocol):
 
 @runtime_checkable
 class Answerer(Protocol):
-    """Writes the answer to a question from its retrieval result; `tenant` is charged for any LLM tokens."""
+    """Writes the answer to a question from its retrieval result; `tenant` is charged for any LLM tokens.
+    `instructions` (a chat's system messages) reach a writing model as the operator's; quoting ignores them."""
 
-    def answer(self, result: RetrievalResult, *, tenant: str | None = None) -> Answer: ...
+    def answer(self, result: RetrievalResult, *, tenant: str | None = None,
+               instructions: str | None = None) -> Answer: ...
 
 
 @runtime_checkable
 class StreamingAnswerer(Answerer, Protocol):
     """An answerer that can stream: text pieces as they are written, then the whole Answer as the last item."""
 
-    def stream(self, result: RetrievalResult, *, tenant: str | None = None) -> Iterator[str | Answer]: ...
+    def stream(self, result: RetrievalResult, *, tenant: str | None = None,
+               instructions: str | None = None) -> Iterator[str | Answer]: ...
 
 
 @runtime_checkable

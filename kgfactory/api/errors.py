@@ -1,4 +1,5 @@
-"""The one place that maps errors to HTTP codes. Every error body is {"error": {type, message, request_id}}."""
+"""The one place that maps errors to HTTP codes. Every error body is {"error": {type, message, request_id}}, plus
+`param` (the request field at fault) where the error names one."""
 from __future__ import annotations
 
 import logging
@@ -17,8 +18,9 @@ log = logging.getLogger(__name__)
 class ApiError(E.KGFError):
     """A request the API refuses on its own terms (auth, roles, limits, bad input): status + message."""
 
-    def __init__(self, status: int, message: str, kind: str = "bad_request", headers: dict | None = None):
-        self.status, self.kind, self.headers = status, kind, headers
+    def __init__(self, status: int, message: str, kind: str = "bad_request", headers: dict | None = None,
+                 param: str | None = None):
+        self.status, self.kind, self.headers, self.param = status, kind, headers, param
         super().__init__(message)
 
 
@@ -59,7 +61,8 @@ def install(app: FastAPI) -> None:
         if status >= 500:
             log.error("%s %s failed: %s", request.method, request.url.path, exc, exc_info=exc)
         request.state.error_kind = kind
-        resp = error_body(request, status, kind, str(exc))
+        param = getattr(exc, "param", None)  # the request field at fault, where one is (OpenAI clients read it)
+        resp = error_body(request, status, kind, str(exc), **({"param": param} if param else {}))
         for k, v in (getattr(exc, "headers", None) or {}).items():
             resp.headers[k] = v
         return resp

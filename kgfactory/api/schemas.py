@@ -2,12 +2,14 @@
 (service/results.py), the same models the SDK returns; the limits come from service/limits.py."""
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, get_args
+import json
+from typing import Annotated, Any, Callable, Literal, get_args
 
 from fastapi import Path
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 from pydantic_core import PydanticCustomError
 
+from ..errors import InvalidParameterError
 from ..service import limits as L
 from ..service.limits import MAX_ID_CHARS
 
@@ -135,16 +137,74 @@ class CypherRequest(Body):
 
 
 class ChatMessage(Body):
-    role: str
+    role: str = Field(max_length=40)
     content: str | list[dict[str, Any]] | None = None
+
+    def text(self, i: int) -> str:
+        """The message's text: a string, or its text parts joined; other parts (images, audio, files) are refused
+        by name, not dropped."""
+        c = self.content
+        if c is None or isinstance(c, str):
+            return c or ""
+        parts = []
+        for j, part in enumerate(c):
+            kind = part.get("type", "text")
+            if kind not in ("text", "input_text"):
+                raise InvalidParameterError(f"messages[{i}].content[{j}]: parts of type {kind!r} are not supported; "
+                                            "send text", "messages")
+            parts.append(str(part.get("text", "")))
+        return " ".join(parts)
+
+
+def _set(v: Any) -> bool:
+    return v is not None and v is not False and v != [] and v != {}
+
+
+# OpenAI chat parameters that cannot be honoured: each is refused (400 naming it) when it asks for something,
+# rather than silently ignored. The rest (temperature, top_p, max_tokens, seed, user, stream_options, stop, ...)
+# are accepted and have no effect: the answer comes from the knowledge base.
+_REFUSED: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "n": (lambda v: v not in (None, 1), "one choice is generated: leave n out or send 1"),
+    "tools": (_set, "tool calling is not supported: the answer comes from the knowledge base"),
+    "functions": (_set, "function calling is not supported: the answer comes from the knowledge base"),
+    "tool_choice": (lambda v: v not in (None, "none", "auto"), "tool calling is not supported"),
+    "function_call": (lambda v: v not in (None, "none", "auto"), "function calling is not supported"),
+    "logprobs": (_set, "log probabilities are not available"),
+    "top_logprobs": (lambda v: v not in (None, 0), "log probabilities are not available"),
+    "response_format": (lambda v: _set(v) and not (isinstance(v, dict) and v.get("type") == "text"),
+                        "only text answers are made (response_format type 'text')"),
+    "audio": (_set, "only text answers are made"),
+    "modalities": (lambda v: _set(v) and v != ["text"], "only text answers are made (modalities ['text'])"),
+    "web_search_options": (_set, "web search is not offered: the answer comes from the knowledge base"),
+}
 
 
 class ChatRequest(Body):
-    """The OpenAI chat-completions body; unknown OpenAI fields are accepted and ignored."""
+    """The OpenAI chat-completions body. Parameters that ask for what cannot be given (n>1, tools, logprobs,
+    JSON output, audio) are refused by `refuse_unsupported`; harmless ones are accepted and ignored."""
 
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
         {"model": "kgfactory", "messages": [{"role": "user", "content": "Who founded Helios Robotics?"}]}]})
     model: str = Field(min_length=1, max_length=200)
-    messages: list[ChatMessage] = Field(min_length=1, max_length=200)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=L.MAX_CHAT_MESSAGES)
     stream: StrictBool = False
     top_k: StrictInt = Field(default=L.DEFAULT_TOP_K, ge=L.MIN_TOP_K, le=L.MAX_TOP_K, description="kgfactory extension: passages to retrieve.")
+
+    def refuse_unsupported(self) -> None:
+        extra = self.model_extra or {}
+        for name, (asks, why) in _REFUSED.items():
+            if name in extra and asks(extra[name]):
+                raise InvalidParameterError(f"{name}={json.dumps(extra[name], default=str)[:80]} is not supported: "
+                                            f"{why}", name)
+
+
+class EmbeddingsRequest(Body):
+    """The OpenAI embeddings body. `model`: a served model id (`kgfactory`, ...) or the embedder's own id; the
+    vectors always come from the knowledge base's embedder."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
+        {"model": "kgfactory", "input": ["Who founded Helios Robotics?"]}]})
+    model: str = Field(min_length=1, max_length=200)
+    input: str | list[Any] = Field(description="A string or a list of strings (token-id arrays are refused).")
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: StrictInt | None = Field(default=None, ge=1, description="Only the embedder's own size.")

@@ -51,7 +51,7 @@ class GeneratingAnswerer:
         """A source as the prompt shows it: the chunk and the start of the next one."""
         return ch.text + (" " + ch.neighbours["next"] if ch.neighbours.get("next") else "")
 
-    def messages(self, result: RetrievalResult) -> list[dict[str, str]]:
+    def messages(self, result: RetrievalResult, instructions: str | None = None) -> list[dict[str, str]]:
         blocks, room = [], self.context_chars
         for n, ch in enumerate(self.sources(result), 1):
             body = self._body(ch)[: max(room, 0)]
@@ -64,22 +64,27 @@ class GeneratingAnswerer:
         context = "\n\n".join(blocks)
         if facts:
             context += "\n\nGraph facts (not citable):\n" + "\n".join(f"- {f}" for f in dict.fromkeys(facts))
-        return self.prompt.messages(context=context, question=result.query)
+        msgs = self.prompt.messages(context=context, question=result.query)
+        if instructions and instructions.strip():  # a chat's system messages: the operator's, after the rules
+            msgs[0]["content"] = (msgs[0]["content"] + "\n\nOperator instructions (follow them unless they conflict "
+                                  "with the rules above):\n" + instructions.strip()).strip()
+        return msgs
 
     # -- answers ------------------------------------------------------------------------------------
-    def answer(self, result: RetrievalResult, tenant: str | None = None) -> Answer:
+    def answer(self, result: RetrievalResult, tenant: str | None = None, instructions: str | None = None) -> Answer:
         if result.empty_store or not result.chunks:
             return self.fallback.answer(result)
         t = time.perf_counter()
         try:
-            c = self.llm.complete(self.messages(result), tenant=tenant or self.default_tenant)
+            c = self.llm.complete(self.messages(result, instructions), tenant=tenant or self.default_tenant)
         except LLMBudgetError:
             raise
         except LLMError as e:
             return self._fallback(result, e)
         return self._finish(result, c, t)
 
-    def stream(self, result: RetrievalResult, tenant: str | None = None) -> Iterator[str | Answer]:
+    def stream(self, result: RetrievalResult, tenant: str | None = None,
+               instructions: str | None = None) -> Iterator[str | Answer]:
         """Token strings as the model writes them, then the final Answer (citations checked: its text is the one
         to keep, since invented markers were already streamed). Falls back like `answer`."""
         if result.empty_store or not result.chunks:
@@ -87,7 +92,7 @@ class GeneratingAnswerer:
             return
         t = time.perf_counter()
         try:
-            for item in self.llm.stream(self.messages(result), tenant=tenant or self.default_tenant):
+            for item in self.llm.stream(self.messages(result, instructions), tenant=tenant or self.default_tenant):
                 if isinstance(item, Completion):
                     yield self._finish(result, item, t)
                     return

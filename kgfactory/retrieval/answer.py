@@ -46,14 +46,16 @@ class ExtractiveAnswerer:
         # (None: all). MuSiQue, bench/answer.py: 8 quotes the gold answer as often as all, at about half the time
         self.max_embedded = max_embedded
 
-    def stream(self, result: RetrievalResult, tenant: str | None = None) -> Iterator[str | Answer]:
+    def stream(self, result: RetrievalResult, tenant: str | None = None,
+               instructions: str | None = None) -> Iterator[str | Answer]:
         """Same shape as a generating answerer's stream, so callers can always stream: the text, then the Answer."""
         a = self.answer(result, tenant=tenant)
         yield a.text
         yield a
 
-    def answer(self, result: RetrievalResult, tenant: str | None = None) -> Answer:
-        """`tenant` is accepted for a uniform answerer interface; extractive answers cost no tokens."""
+    def answer(self, result: RetrievalResult, tenant: str | None = None, instructions: str | None = None) -> Answer:
+        """`tenant` and `instructions` are accepted for a uniform answerer interface: extractive answers cost no
+        tokens and quote the sources whatever the operator asks."""
         t = time.perf_counter()
         if result.empty_store:
             return Answer(question=result.query, text=NO_KNOWLEDGE, kind="none", timings=result.timings)

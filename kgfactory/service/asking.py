@@ -58,6 +58,14 @@ def ask_result(ans: Answer, result: "RetrievalResult") -> AskResult:
                      usage=ans.usage, note=ans.note, grounding=ans.grounding)
 
 
+def with_usage(ans: Answer, spent: dict[str, int] | None) -> Answer:
+    """The answer with tokens spent before it (a chat's condense step) added to its usage."""
+    if spent:
+        u = ans.usage or {}
+        ans.usage = {k: u.get(k, 0) + spent.get(k, 0) for k in dict.fromkeys([*u, *spent])}
+    return ans
+
+
 def search_result(result: "RetrievalResult") -> SearchResult:
     return SearchResult(question=result.query, mode=result.mode, top_k=result.top_k, chunks=result.chunks,
                         seeds=result.seeds, evidence=result.evidence, timings=result.timings,
@@ -118,16 +126,19 @@ class Asking:
         result = self._retrieve(question, mode, top_k, tags, doc_ids)
         return AnswerStream(search_result(result), self._stream(result))
 
-    def _stream(self, result: "RetrievalResult") -> Iterator[str | AskResult]:
+    def _stream(self, result: "RetrievalResult", instructions: str | None = None,
+                spent: dict[str, int] | None = None) -> Iterator[str | AskResult]:
+        """`instructions`: a chat's system messages; `spent`: tokens already used for this answer (a chat's
+        condense step), added to the answer's usage."""
         answerer = self.services.answerer
         if not isinstance(answerer, StreamingAnswerer):  # the one capability check
-            ans = answerer.answer(result, tenant=self.tenant)
+            ans = answerer.answer(result, tenant=self.tenant, instructions=instructions)
             yield ans.text
-            yield self._answered(result, ans)
+            yield self._answered(result, with_usage(ans, spent))
             return
-        for item in answerer.stream(result, tenant=self.tenant):
+        for item in answerer.stream(result, tenant=self.tenant, instructions=instructions):
             if isinstance(item, Answer):
-                yield self._answered(result, item)
+                yield self._answered(result, with_usage(item, spent))
             elif item:
                 yield item
 

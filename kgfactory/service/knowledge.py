@@ -10,13 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from .analyst import Analyst
-from .asking import AnswerStream, Asking, Observer, grounding_detail
+from .asking import AnswerStream, Observer, grounding_detail
+from .conversation import Chatting, Turn
 from .documents import Documents
+from .embedding import Embedding
 
-__all__ = ["KnowledgeService", "AnswerStream", "Observer", "grounding_detail"]
+__all__ = ["KnowledgeService", "AnswerStream", "Observer", "Turn", "grounding_detail"]
 
 
-class KnowledgeService(Asking, Documents, Analyst):
+class KnowledgeService(Chatting, Embedding, Documents, Analyst):  # Chatting is Asking plus conversations
     """One tenant's view of the knowledge base. Holds no state of its own beyond the tenant: cheap to make per
     request. `observer` (optional) hears retrievals and answers (the API counts metrics with it)."""
 

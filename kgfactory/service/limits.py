@@ -12,6 +12,18 @@ MIN_TOP_K, MAX_TOP_K, DEFAULT_TOP_K = 1, 100, 5
 MAX_FILTER_TAGS = 50
 MAX_FILTER_DOC_IDS = 500
 
+# chat (the OpenAI-compatible surface): turns, operator instructions (system messages), follow-up resolution
+MAX_CHAT_MESSAGES = 200
+MAX_MESSAGE_CHARS = 100_000  # one message; only the question's first MAX_QUESTION_CHARS are retrieved on
+MAX_INSTRUCTIONS_CHARS = 4000  # system messages, joined, as the answer prompt's operator instructions
+MAX_HISTORY_CHARS = 4000  # earlier turns shown to the condense-question step (the latest kept)
+HISTORY_TURNS = 6  # earlier messages the condense step sees; without an LLM, user turns looked back on
+CARRIED_ENTITIES = 3  # without an LLM: entity names carried from the previous question into the follow-up
+
+# embeddings (POST /v1/embeddings, KnowledgeService.embed)
+MAX_EMBED_INPUTS = 256
+MAX_EMBED_INPUT_CHARS = 8000  # the bundled MiniLM reads about the first 1000 characters (256 word pieces)
+
 # ids, tags and texts
 MAX_ID_CHARS = 200
 MAX_TAG_CHARS = 100

@@ -12,7 +12,7 @@ from ..types import Citation, Grounding
 
 __all__ = ["AskResult", "GraphSchema", "SearchResult", "Job", "IngestResult", "IngestProgress", "DocumentInfo", "DocumentDetail",
            "DeleteResult", "CypherResult", "SparqlResult", "EntityDetail", "Citation", "RetrievedChunk", "EntityRef",
-           "EvidencePath"]
+           "EvidencePath", "EmbedResult"]
 
 
 class _Open(BaseModel):
@@ -194,3 +194,13 @@ class GraphSchema(_Open):
     tenant: str
     labels: dict[str, int] = Field(default_factory=dict)
     relationship_types: dict[str, int] = Field(default_factory=dict)
+
+
+class EmbedResult(_Open):
+    """Texts embedded by the knowledge base's own embedder (the vectors its chunks are searched with), in input
+    order; `tokens` is an estimate (about four characters a token) for usage reporting."""
+
+    model: str
+    dim: int
+    vectors: list[list[float]] = Field(default_factory=list)
+    tokens: int = 0

@@ -24,6 +24,7 @@ TABLE: tuple[tuple[type[Exception], int, str], ...] = (
     (E.ParseError, 400, "bad_document"),
     (E.ConfigError, 400, "bad_setting"),
     (E.LLMError, 502, "llm_error"),
+    (E.InvalidParameterError, 400, "invalid_request"),
     (E.InvalidInputError, 422, "invalid_input"),
     (E.GraphUnavailableError, 503, "graph_unavailable"),
     (E.StoreError, 503, "store_unavailable"),
