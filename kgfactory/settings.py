@@ -14,7 +14,8 @@ class Settings(BaseSettings):
 
     # where the embedded stores live
     data_dir: Path = Field(default=Path("./kgf-data"), description="Directory holding Milvus Lite, FalkorDB and run logs.")
-    tenant: str = "default"
+    tenant: str = Field(default="default", min_length=1, pattern=r"^[^*]",
+                        description="The tenant commands act on; '*' is reserved for API keys over every tenant.")
 
     # backends
     graph_backend: Literal["falkordb", "neo4j"] = Field(default="falkordb", description="falkordb = embedded graph in data_dir; neo4j = a Neo4j 5 server (KGF_NEO4J_*).")

@@ -69,6 +69,21 @@ def test_invalid_input_is_refused_with_the_core_error(two, call, needle):
         call(two["acme"])
 
 
+def test_the_all_tenants_scope_is_not_a_tenant_to_write_into(two, tmp_path):
+    """'*' names API keys over every tenant (analyst Cypher on Neo4j Community); nothing may be stored under it."""
+    from kgfactory.settings import Settings
+
+    star = KnowledgeService(two["svc"], "*")
+    with pytest.raises(InvalidInputError, match="reserved"):
+        star.ingest(texts=[("Star", "Tomas Berg lives in Lyon.")])
+    with pytest.raises(InvalidInputError, match="reserved"):
+        two["svc"].pipeline.ingest([str(tmp_path)], tenant="*")
+    with pytest.raises(ValueError):
+        Settings(tenant="*", data_dir=tmp_path)
+    assert not (two["svc"].settings.data_dir / "uploads" / "*").exists()
+    assert [d.id for d in star.documents()] == []
+
+
 def test_a_tenant_sees_only_its_own_documents_and_entities(two):
     acme, globex = two["acme"], two["globex"]
     assert sorted(d.title for d in acme.documents()) == ["Helios", "notes"]

@@ -18,9 +18,9 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from ..errors import KGFError
+from ..errors import InvalidInputError, KGFError
 from ..ports import Embedder, Extractor, ExtractorRun, GraphStore, IngestListener, VectorStore
-from ..types import Chunk, Document, Extraction, FileError, IngestRun, utcnow
+from ..types import ALL_TENANTS, Chunk, Document, Extraction, FileError, IngestRun, utcnow
 from .chunker import Chunker
 from .parsers import iter_documents
 from .aliases import merge_short_forms
@@ -74,6 +74,8 @@ class IngestPipeline:
     # -- ingest -----------------------------------------------------------------------------------
     def ingest(self, paths: Sequence[str], tenant: str = "default", tags: Sequence[str] = (),
                metadata: dict[str, Any] | None = None, progress: Progress | None = None) -> IngestRun:
+        if tenant == ALL_TENANTS or not tenant:  # the all-tenants key scope is not a tenant data can belong to
+            raise InvalidInputError(f"tenant {tenant!r} is reserved: give a tenant name (KGF_TENANT or --tenant)")
         self.ensure_ready()
         run = IngestRun(id="run_" + uuid.uuid4().hex[:16], pipeline_version=PIPELINE_VERSION,
                         embed_model=self.embedder.model_id, extractor=self.extractor.name if self.extractor else "none",

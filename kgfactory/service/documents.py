@@ -9,7 +9,7 @@ from typing import Any, Callable, Sequence
 
 from ..errors import InvalidInputError, NotFoundError
 from ..rows import DocumentRow
-from ..types import IngestRun
+from ..types import ALL_TENANTS, IngestRun
 from . import limits as L
 from . import staging, walk
 from .results import DeleteResult, DocumentDetail, DocumentInfo, IngestProgress, IngestResult, Job
@@ -41,6 +41,8 @@ class Documents:
         """Files and directories (read in place, walked by service/walk.py), texts and file objects (written under
         uploads_dir first), ingested now, in this process. A named path that is missing or of an unsupported type
         is refused before anything is written; errors inside files are per file, in the result."""
+        if self.tenant == ALL_TENANTS:  # a key scope over every tenant, never a tenant data belongs to
+            raise InvalidInputError(f"tenant {ALL_TENANTS!r} is reserved: ingest into a named tenant")
         tag_list = staging.check_tags([tags] if isinstance(tags, str) else list(tags or []))
         found, bad = walk.expand(paths or [])
         if bad:
