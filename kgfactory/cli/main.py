@@ -117,6 +117,7 @@ def ingest(
     targets = [str(p) for p in (paths or [])] + ([str(sample_dir())] if sample else [])
     if not targets:
         fail("give at least one PATH, or --sample", REFUSED)
+    settings(data_dir)  # a bad setting is named before the paths are looked at
     files, bad = expand(targets)
     if len(bad) == 1:
         fail(f"{bad[0][0]}: {bad[0][1]} (nothing ingested)")
