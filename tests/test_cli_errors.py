@@ -212,3 +212,21 @@ def test_errors_and_progress_through_a_server(tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=60)
+
+
+def test_data_dir_held_by_another_process_is_one_line(tmp_path):
+    """Milvus Lite lets one process open a data dir: a second `kgf` used to print milvus_lite's traceback and
+    'check KGF_MILVUS_URI'."""
+    d = tmp_path / "d"
+    (tmp_path / "good.txt").write_text(TEXT)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, kgfactory\n"
+         "kb = kgfactory.KnowledgeBase.open(sys.argv[1], spacy_model='blank')\n"
+         "kb.ingest([sys.argv[2]]); print('open', flush=True); sys.stdin.read()", str(d), str(tmp_path / "good.txt")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env(d))
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        _clean_failure(kgf(_env(d), "ingest", str(tmp_path / "good.txt")), 1, "in use by another process")
+    finally:
+        holder.kill()
+        holder.wait(timeout=60)

@@ -35,7 +35,7 @@ def lite_held_elsewhere(db: Path) -> bool:
     if not lock.exists():
         return False
     try:  # this process's own Lite server for the path (kept until exit) holds the lock too: that is not another
-        from milvus_lite.server_manager import server_manager_instance
+        from milvus_lite.server_manager import server_manager_instance  # type: ignore[import-untyped]
 
         if os.path.abspath(db) in getattr(server_manager_instance, "_servers", {}):
             return False
