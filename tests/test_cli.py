@@ -46,14 +46,15 @@ def test_ingest_without_paths_is_a_clear_error(tmp_path):
 
 def test_bad_setting_names_the_setting(tmp_path, monkeypatch):
     monkeypatch.setenv("KGF_EMBED_MODEL", str(tmp_path / "no-such-model"))
-    res = runner.invoke(app, ["ingest", str(tmp_path), "-d", str(tmp_path / "x")])
+    (tmp_path / "a.txt").write_text("Marie Dubois founded Helios Robotics.")
+    res = runner.invoke(app, ["ingest", str(tmp_path / "a.txt"), "-d", str(tmp_path / "x")])
     assert res.exit_code == 2 and "KGF_EMBED_MODEL" in res.output
 
 
 def test_ask_answers_with_citations_and_refuses_bad_input(tmp_path):
     d = str(tmp_path / "data")
     res = runner.invoke(app, ["ask", "Who founded Helios Robotics?", "-d", d])
-    assert res.exit_code == 0 and "No knowledge yet" in res.output
+    assert res.exit_code == 1 and "no knowledge base" in res.output  # not created by a read-only command
     assert runner.invoke(app, ["ingest", "--sample", "-d", d]).exit_code == 0
     res = runner.invoke(app, ["ask", "Who founded Helios Robotics?", "-d", d])
     assert res.exit_code == 0, res.output

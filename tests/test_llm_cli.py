@@ -122,5 +122,7 @@ def test_ask_llm_falls_back_marked_and_budget_refuses(server, tmp_path, monkeypa
 
 def test_ask_llm_without_an_endpoint_names_the_setting(tmp_path, monkeypatch):
     monkeypatch.delenv("KGF_LLM_BASE_URL", raising=False)
+    (tmp_path / "a.txt").write_text("Marie Dubois founded Helios Robotics.")
+    assert runner.invoke(app, ["ingest", str(tmp_path / "a.txt"), "-d", str(tmp_path / "data")]).exit_code == 0
     res = runner.invoke(app, ["ask", "anything", "-d", str(tmp_path / "data"), "--llm"])
     assert res.exit_code == 2 and "KGF_LLM_BASE_URL" in res.output

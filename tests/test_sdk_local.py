@@ -132,3 +132,27 @@ def test_kgf_without_the_server_extra_says_what_to_install():
     ok = subprocess.run([sys.executable, "-c", "from kgfactory.cli.entry import main; import sys; "
                          "sys.argv = ['kgf', '--help']; main()"], capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0 and "serve" in ok.stdout
+
+
+@pytest.mark.parametrize("blocked", [("fastapi", "starlette", "uvicorn"), tuple(HEAVY)],
+                         ids=["without-the-web-stack", "light"])
+def test_open_on_a_light_install_says_what_to_install(tmp_path, blocked):
+    """`from kgfactory.sdk import Client, KnowledgeBase` works without the server parts, and open() raises the SDK's
+    error with the install hint (the API's web stack missing alone used to give a bare ModuleNotFoundError)."""
+    code = ("import sys, importlib.abc, json\n"
+            "class Block(importlib.abc.MetaPathFinder):\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            f"        if name.split('.')[0] in {blocked!r}:\n"
+            "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+            "sys.meta_path.insert(0, Block())\n"
+            "from kgfactory.sdk import Client, KGFactoryError, KnowledgeBase\n"
+            "try:\n"
+            "    KnowledgeBase.open(sys.argv[1], spacy_model='blank')\n"
+            "except KGFactoryError as e:\n"
+            "    print(json.dumps({'type': type(e).__name__, 'message': str(e)}))\n")
+    kb_dir = tmp_path / "kb"
+    out = subprocess.run([sys.executable, "-c", code, str(kb_dir)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout)
+    assert got["type"] == "KGFactoryError" and "pip install 'kgfactory[server]'" in got["message"], got
+    assert not kb_dir.exists()

@@ -12,13 +12,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..errors import KGFError
-from .options import DataDir
+from .errors import EXIT_CODES, FAILED, REFUSED, Group, describe, fail, flags_read_as_flags, settings
+from .options import DataDir, require_knowledge_base
 
-app = typer.Typer(help="kgfactory: GraphRAG over a semantic layer, offline by default.", no_args_is_help=True,
-                  add_completion=False)
+flags_read_as_flags()
+app = typer.Typer(help="kgfactory: GraphRAG over a semantic layer, offline by default.\n\n" + EXIT_CODES,
+                  no_args_is_help=True, add_completion=False, cls=Group)
 console = Console()
 err = Console(stderr=True)
-
 
 
 def sample_dir() -> Path:
@@ -34,38 +35,29 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at IN
 
 
 @contextmanager
-def services(data_dir: Optional[Path], _handle: bool = True, **overrides) -> Iterator:
+def services(data_dir: Optional[Path], create: bool = False, **overrides) -> Iterator:
+    """The data directory's services, closed on the way out. Without `create` (read-only commands) a directory
+    that holds no knowledge base is refused rather than made. Errors end as `error: ...` (errors.Group)."""
     from ..bootstrap import build_services
-    from ..settings import Settings
 
     from . import remote
 
     remote.refuse_if_served(data_dir)  # Milvus Lite: one process per data dir; a running server holds it
-    kwargs = {k: v for k, v in overrides.items() if v is not None}
-    if data_dir is not None:
-        kwargs["data_dir"] = data_dir
-    try:
-        svc = build_services(Settings(**kwargs))
-    except KGFError as e:
-        err.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(2)
+    if not create:
+        require_knowledge_base(data_dir)
+    svc = build_services(settings(data_dir, **overrides))
     try:
         yield svc
-    except KGFError as e:
-        if not _handle:  # the caller prints it (knowledge_base)
-            raise
-        err.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(2)
     finally:
         svc.close()
 
 
 @contextmanager
-def knowledge_base(data_dir: Optional[Path], tenant: Optional[str] = None, **overrides) -> Iterator[tuple]:
+def knowledge_base(data_dir: Optional[Path], tenant: Optional[str] = None, create: bool = False,
+                   **overrides) -> Iterator[tuple]:
     """(kb, url): a `KnowledgeBase` over the data directory (url None), or a `kgfactory.sdk.Client` for the
     `kgf serve` that holds it (url its address). Both take the same calls and return the same typed results;
-    errors print as `error: ...` and exit 2 (a missing document or entity: exit 1)."""
-    from ..sdk import APIError, NotFoundError
+    errors print as one `error: ...` line (a server's with its HTTP status) and exit by errors.EXIT_CODES."""
     from ..sdk.local import KnowledgeBase
 
     from . import remote
@@ -76,19 +68,24 @@ def knowledge_base(data_dir: Optional[Path], tenant: Optional[str] = None, **ove
             with remote.client(info, tenant) as c:
                 yield c, info["url"]
         else:
-            with services(data_dir, _handle=False, **overrides) as svc:
+            with services(data_dir, create=create, **overrides) as svc:
                 yield KnowledgeBase(svc, tenant=tenant, own=False), None
-    except NotFoundError as e:
-        err.print(f"[red]error:[/red] {escape(e.message)}")
-        raise typer.Exit(1)
-    except APIError as e:
-        hint = " (set KGF_API_KEY)" if e.status == 401 else ""
-        where = f"server said {e.status}: " if info else ""
-        err.print(f"[red]error:[/red] {where}{escape(e.message)}{hint}")
-        raise typer.Exit(2)
     except KGFError as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}")
-        raise typer.Exit(2)
+        known = describe(e, remote=bool(info))
+        if known is None:
+            raise
+        fail(*known)
+
+
+def documents_to_do(files: List[Path]) -> int:
+    """How many documents the files hold, for the progress bar's total: one a file, one a record of a .json or
+    .jsonl corpus (parsed here for the count: a cheap pass next to embedding them)."""
+    from ..ingest.parsers import iter_documents
+
+    n = 0
+    for f in files:
+        n += sum(1 for _ in iter_documents([f])) if f.suffix.lower() in (".json", ".jsonl") else 1
+    return n
 
 
 TenantOpt = typer.Option(None, help="Tenant (default: $KGF_TENANT or 'default'; through a server: the key's).")
@@ -105,25 +102,47 @@ def ingest(
     data_dir: Optional[Path] = DataDir,
     as_json: bool = typer.Option(False, "--json", help="Print the ingest result as JSON."),
 ) -> None:
-    """Parse, chunk, embed and extract documents into the vector store and the graph."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    """Parse, chunk, embed and extract documents into the vector store and the graph.
 
+    A missing or unsupported path stops the run before anything is written; errors inside files are listed.
+
+    Exit code 1 when any file was not ingested (missing, unsupported, unreadable, a record refused)."""
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
+    from ..service.limits import SUPPORTED_LIST
+    from ..service.walk import expand
     from . import printer
 
     targets = [str(p) for p in (paths or [])] + ([str(sample_dir())] if sample else [])
     if not targets:
-        err.print("[red]error:[/red] give at least one PATH, or --sample")
-        raise typer.Exit(2)
-    with knowledge_base(data_dir, tenant, extract=False if vector_only else None) as (kb, url):
+        fail("give at least one PATH, or --sample", REFUSED)
+    settings(data_dir)  # a bad setting is named before the paths are looked at
+    files, bad = expand(targets)
+    if len(bad) == 1:
+        fail(f"{bad[0][0]}: {bad[0][1]} (nothing ingested)")
+    if bad:
+        for p, reason in bad:
+            err.print(f"[red]error:[/red] {escape(f'{p}: {reason}')}", soft_wrap=True)
+        fail(f"nothing ingested: {len(bad)} of the paths given cannot be read")
+    if not files:
+        fail(f"nothing to ingest: no supported files in {', '.join(targets)} (supported: {SUPPORTED_LIST})")
+    with knowledge_base(data_dir, tenant, create=True, extract=False if vector_only else None) as (kb, url):
         if url and vector_only:
-            err.print("[red]error:[/red] --vector-only is a server setting while `kgf serve` runs (KGF_EXTRACT=false)")
-            raise typer.Exit(2)
+            fail("--vector-only is a server setting while `kgf serve` runs (KGF_EXTRACT=false)", REFUSED)
         if url:
             err.print(f"[dim]ingesting through the server at {url}[/dim]")
+        quiet = as_json or not err.is_terminal
+        total = 0 if quiet else documents_to_do(files)
         with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("documents"),
-                      TimeElapsedColumn(), console=err, transient=True, disable=as_json) as bar:
-            task = bar.add_task("ingest", total=None)
-            res = kb.ingest(targets, tags=tag, progress=lambda p: bar.update(task, completed=p.documents_processed))
+                      TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err, transient=True,
+                      disable=quiet) as bar:
+            task = bar.add_task("ingest", total=total)
+
+            def progress(p) -> None:  # IngestProgress: locally as documents are written, remotely as polled
+                bar.update(task, completed=p.documents_processed, total=max(total, p.documents_processed))
+
+            res = kb.ingest(targets, tags=tag, progress=progress)
         stats = None if url else kb.service.stats()
     if as_json:
         printer.print_json(res)
@@ -131,8 +150,8 @@ def ingest(
         printer.print_ingest(res)
         if stats is not None:
             printer.print_stats(stats)
-    if not res.ok:
-        raise typer.Exit(1)
+    if not res.ok or res.errors:
+        raise typer.Exit(FAILED)
 
 
 @app.command()
@@ -175,8 +194,7 @@ def delete(doc_id: str = typer.Argument(..., help="Document id (see `kgf documen
     with knowledge_base(data_dir, tenant) as (kb, _):
         res = kb.delete(doc_id)
     if not res.deleted:
-        err.print(f"[red]error:[/red] no document with id {doc_id}")
-        raise typer.Exit(1)
+        fail(f"no document with id {doc_id}")
     printer.print_delete(res)
 
 

@@ -143,7 +143,7 @@ def load(
     if migrate and quarantine:
         err.print("[red]error:[/red] choose one of --migrate and --quarantine")
         raise typer.Exit(2)
-    with services(data_dir) as svc:
+    with services(data_dir, create=True) as svc:
         new = load_ontology(file)  # OntologyError (file, line, reason) -> exit 2, previous ontology stays
         report = check_change(svc.graph, svc.ontology, new)
         if not report.fits and not (migrate or quarantine):

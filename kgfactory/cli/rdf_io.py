@@ -50,7 +50,7 @@ def import_(
     relations (domain/range misfits go to the quarantine), all with provenance "imported"."""
     from ..ontology.rdf_import import import_rdf
 
-    with services(data_dir) as svc:
+    with services(data_dir, create=True) as svc:
         rep = import_rdf(svc, file, fmt, tenant)
     if as_json:
         console.print_json(json.dumps(rep.as_dict()))

@@ -10,16 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-import typer
-from rich.console import Console
-
-err = Console(stderr=True)
-
 
 def _data_dir(data_dir: Optional[Path]) -> Path:
-    from ..settings import Settings
+    from .errors import settings
 
-    return (data_dir or Settings().data_dir).expanduser().resolve()
+    return (data_dir or settings().data_dir).expanduser().resolve()
 
 
 def server_for(data_dir: Optional[Path]) -> dict | None:
@@ -29,12 +24,13 @@ def server_for(data_dir: Optional[Path]) -> dict | None:
 
 
 def refuse_if_served(data_dir: Optional[Path]) -> None:
+    from .errors import REFUSED, fail
+
     info = server_for(data_dir)
     if info:
-        err.print(f"[red]error:[/red] `kgf serve` (pid {info['pid']}) holds this data directory; use its API at "
-                  f"{info['url']} (see {info['url']}/docs), or stop the server first. `kgf ask`, `kgf ingest`, "
-                  "`kgf documents` and `kgf delete` go through it automatically.")
-        raise typer.Exit(2)
+        fail(f"`kgf serve` (pid {info['pid']}) holds this data directory; use its API at {info['url']} (see "
+             f"{info['url']}/docs), or stop the server first. `kgf ask`, `kgf ingest`, `kgf documents` and "
+             "`kgf delete` go through it automatically.", REFUSED)
 
 
 def client(info: dict, tenant: Optional[str]):
@@ -51,7 +47,8 @@ def client(info: dict, tenant: Optional[str]):
             raise
         if me["tenant"] != tenant:
             c.close()
-            err.print(f"[red]error:[/red] --tenant {tenant} but the server scopes this key to tenant "
-                      f"{me['tenant']!r}; use a key of that tenant (KGF_API_KEY)")
-            raise typer.Exit(2)
+            from .errors import REFUSED, fail
+
+            fail(f"--tenant {tenant} but the server scopes this key to tenant {me['tenant']!r}; use a key of that "
+                 "tenant (KGF_API_KEY)", REFUSED)
     return c

@@ -57,8 +57,10 @@ class KnowledgeBase:
         ./kgf-data. Extra keyword arguments are settings (e.g. `spacy_model="blank"`)."""
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        try:
+        try:  # every server part open() needs, here: a light install fails with the hint, not a bare import error
+            from ..api.serverfile import running_server
             from ..bootstrap import build_services
+            from ..service.knowledge import KnowledgeService  # noqa: F401  (__init__ needs it)
             from ..settings import Settings
         except ImportError as e:  # a light install: only the HTTP client is there
             raise KGFactoryError(f"KnowledgeBase needs the server parts ({e.name} is missing): "
@@ -69,8 +71,6 @@ class KnowledgeBase:
             s = Settings(data_dir=Path(path_or_settings), **settings)
         else:
             s = Settings(**settings)
-        from ..api.serverfile import running_server
-
         info = running_server(s.data_dir)
         if info:
             raise KGFactoryError(f"`kgf serve` (pid {info['pid']}) holds {s.data_dir}: use "

@@ -25,6 +25,38 @@ _BATCH = 1000
 _READS = {"search", "query", "get", "query_iterator"}
 
 
+def lite_held_elsewhere(db: Path) -> bool:
+    """Whether another process has this Milvus Lite database open. Lite holds an flock on `<db>/LOCK` while open;
+    a second opener gets only "Open local milvus failed" (and a logged traceback), so look at the lock first."""
+    import fcntl
+    import os
+
+    lock = db / "LOCK"
+    if not lock.exists():
+        return False
+    try:  # this process's own Lite server for the path (kept until exit) holds the lock too: that is not another
+        from milvus_lite.server_manager import server_manager_instance  # type: ignore[import-untyped]
+
+        if os.path.abspath(db) in getattr(server_manager_instance, "_servers", {}):
+            return False
+    except ImportError:
+        pass
+
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
 class _LiteTimestampNoise(logging.Filter):
     """pymilvus 3 asks Milvus Lite's in-process gRPC server for AllocTimestamp, which Lite does not implement;
     the client falls back and the operation succeeds, but grpc logs a traceback. Drop exactly that record."""
@@ -114,6 +146,10 @@ class MilvusVectorStore:
     @property
     def client(self):
         if self._client is None:
+            if not self.is_server and lite_held_elsewhere(Path(self.uri)):
+                raise VectorStoreError(f"{Path(self.uri).parent} is in use by another process (a `kgf` command, a "
+                                       "script's KnowledgeBase or `kgf serve`): Milvus Lite lets one process open "
+                                       "it; wait for that process to finish, or stop it")
             try:
                 from pymilvus import MilvusClient
 
