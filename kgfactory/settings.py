@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     max_record_chars: int = 2_000_000
 
     # answers
-    abstain_threshold: float = Field(default=0.35, ge=0, le=1, description="Abstain when the best cosine between the question and a retrieved source (or one of its sentences) is below this: the answer says the knowledge base does not hold it and lists the nearest sources as possibly related, extractive and LLM answers alike (the LLM is not called). 0 = off. Chosen on MuSiQue, checked on HotpotQA (BENCHMARKS.md); it depends on the embedding model.")
+    abstain_threshold: float = Field(default=0.45, ge=0, le=1, description="Abstain when the best cosine between the question and a retrieved source (or one of its sentences) is below this: the answer says the knowledge base does not hold it and lists the nearest sources as possibly related, extractive and LLM answers alike (the LLM is not called). 0 = off. Chosen on MuSiQue, checked on HotpotQA (BENCHMARKS.md); it depends on the embedding model.")
 
     # LLM: any OpenAI-compatible chat endpoint (vLLM, Ollama, NVIDIA NIM, TGI, LM Studio, OpenAI)
     llm: bool | None = Field(default=None, description="None = on when KGF_LLM_BASE_URL is set; true/false force it.")
