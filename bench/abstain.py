@@ -118,7 +118,8 @@ def run_dataset(ds: str, kb_root: Path, thresholds: list[float], chosen: float, 
                              "false_abstains_whose_top5_had_gold": gold_lost,
                              "false_answers": answered_ooc,
                              "false_answer_by_category": {k: f"{v[0]}/{v[1]}" for k, v in by_cat.items()},
-                             "false_abstain_questions": [qs[i]["question"] for i in abstained]},
+                             # indices into the dataset file: its text stays in ../shared, never in the repo
+                             "false_abstain_question_indices": abstained},
             "signals": parts, "support_p50_ms": round(statistics.median(ms), 1),
             "support_p95_ms": round(ms[min(len(ms) - 1, int(0.95 * len(ms)))], 1)}
 
