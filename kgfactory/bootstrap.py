@@ -224,7 +224,7 @@ def build_services(settings: Settings | None = None) -> Services:
                           relation_cues=relation_cues(ontology), device=resolve_device(settings.device),
                           vector_search=settings.vector_search,
                           batch_search=vectors if isinstance(vectors, BatchVectorSearch) else None)
-    answerer: Answerer = ExtractiveAnswerer(embedder)
+    answerer: Answerer = ExtractiveAnswerer(embedder, abstain_below=settings.abstain_threshold)
     if llm is not None:
         from .llm.answerer import GeneratingAnswerer
         from .llm.grounding import GateThresholds

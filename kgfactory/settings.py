@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     max_file_bytes: int = 50 * 1024 * 1024
     max_record_chars: int = 2_000_000
 
+    # answers
+    abstain_threshold: float = Field(default=0.45, ge=0, le=1, description="Abstain when the best cosine between the question and a retrieved source (or one of its sentences) is below this: the answer says the knowledge base does not hold it and lists the nearest sources as possibly related, extractive and LLM answers alike (the LLM is not called). 0 = off. Chosen on MuSiQue, checked on HotpotQA (BENCHMARKS.md); it depends on the embedding model.")
+
     # LLM: any OpenAI-compatible chat endpoint (vLLM, Ollama, NVIDIA NIM, TGI, LM Studio, OpenAI)
     llm: bool | None = Field(default=None, description="None = on when KGF_LLM_BASE_URL is set; true/false force it.")
     llm_base_url: str = Field(default="", description="e.g. http://localhost:8000/v1 (vLLM), http://localhost:11434/v1 (Ollama); empty + KGF_LLM=true = api.openai.com.")

@@ -198,6 +198,17 @@ class Grounding(BaseModel):
     rejected_text: str | None = None
 
 
+class RelatedSource(BaseModel):
+    """A source near the question that does not answer it: listed when the answer abstains, never cited."""
+
+    doc_id: str
+    title: str = ""
+    chunk_id: str
+    source: str = ""
+    page: int | None = None
+    score: float = 0.0  # cosine of the question to the chunk or its best sentence
+
+
 class Answer(BaseModel):
     """An answer with its citations; `kind` says whether an LLM wrote it."""
 
@@ -217,6 +228,11 @@ class Answer(BaseModel):
     # set when an LLM answer went through the groundedness gate: passed (kind 'generated') or rejected (kind
     # 'extractive', the model's text in grounding.rejected_text; model/usage still say what was spent)
     grounding: Grounding | None = None
+    # abstention (retrieval/abstain.py): `support` is the best question-to-source cosine; below the threshold the
+    # answer says the knowledge base does not hold it, cites nothing and lists the nearest sources in `related`
+    abstained: bool = False
+    support: float | None = None
+    related: list[RelatedSource] = Field(default_factory=list)
 
 
 class Completion(BaseModel):

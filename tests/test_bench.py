@@ -54,7 +54,17 @@ def test_answer_bench_quick(tmp_path):
     assert 0 <= r["top5_chunks_have_gold"] <= 2
 
 
+def test_abstain_bench_quick(tmp_path):
+    _run(tmp_path, "abstain", "--quick", "--questions", "3", "--thresholds", "0.3", "0.6")
+    r = json.loads((tmp_path / "results" / "quick_abstain.json").read_text())
+    d = r["datasets"]["musique"]
+    assert d["questions"] == 3 and d["out_of_corpus"] == 50 and d["ooc_terms_found_in_corpus"] == []
+    assert [c["threshold"] for c in d["signals"]["support"]["curve"]] == sorted({0.3, 0.6, r["threshold"]})
+    lo, hi = d["signals"]["support"]["curve"][0], d["signals"]["support"]["curve"][-1]
+    assert lo["false_abstain"] <= hi["false_abstain"] and lo["false_answer"] >= hi["false_answer"]
+
+
 def test_bench_help_lists_the_suite(tmp_path):
     out = _run(tmp_path, "--help").stdout
-    for name in ("all", "quality", "ingest", "query", "device", "answer", "--quick"):
+    for name in ("all", "quality", "ingest", "query", "device", "answer", "abstain", "--quick"):
         assert name in out

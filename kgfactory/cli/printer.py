@@ -67,6 +67,12 @@ def print_ask(res: AskResult, streamed: bool = False) -> None:
         if res.kind == "extractive":
             console.print("[dim]Extractive answer (no LLM configured): quoted from the sources.[/dim]")
         console.print(f"[bold]A:[/bold] {escape(res.answer)}\n")
+    if res.abstained:  # nothing cited: the nearest sources, named as such
+        console.print("[bold yellow]Not in the knowledge base.[/bold yellow] "
+                      + ("Possibly related:" if res.related else "No related sources."))
+        for r in res.related:
+            console.print(f"  - {escape(r.title or r.doc_id)} (similarity {r.score:.2f}) doc {r.doc_id} "
+                          f"chunk {r.chunk_id}")
     for n, c in enumerate(res.citations, 1):
         where = f"chars {c.start}-{c.end}" + (f", page {c.page}" if c.page else "")
         console.print(f"  [{n}] {escape(c.title)} ({where}) doc {c.doc_id} chunk {c.chunk_id}")

@@ -2,7 +2,9 @@
 the citations are checked against the sources given, then the groundedness gate (grounding.py) checks that the
 cited sources support each sentence. When the gate rejects the answer, or the LLM is unavailable (down, timing
 out, breaker open), the extractive answer is returned instead, marked with a note; a spent token budget is
-raised, not hidden.
+raised, not hidden. When the sources do not resemble the question at all (support below the abstention
+threshold, retrieval/abstain.py) the LLM is not called: the answer says the knowledge base does not hold it, the
+same decision and text as without an LLM, and no tokens go to context that cannot hold the answer.
 """
 from __future__ import annotations
 
@@ -74,6 +76,9 @@ class GeneratingAnswerer:
     def answer(self, result: RetrievalResult, tenant: str | None = None, instructions: str | None = None) -> Answer:
         if result.empty_store or not result.chunks:
             return self.fallback.answer(result)
+        support, abstained = self.fallback.abstention(result)
+        if abstained is not None:  # decided before the call: context that cannot hold the answer costs no tokens
+            return abstained
         t = time.perf_counter()
         try:
             c = self.llm.complete(self.messages(result, instructions), tenant=tenant or self.default_tenant)
@@ -81,7 +86,7 @@ class GeneratingAnswerer:
             raise
         except LLMError as e:
             return self._fallback(result, e)
-        return self._finish(result, c, t)
+        return self._supported(self._finish(result, c, t), support)
 
     def stream(self, result: RetrievalResult, tenant: str | None = None,
                instructions: str | None = None) -> Iterator[str | Answer]:
@@ -90,17 +95,28 @@ class GeneratingAnswerer:
         if result.empty_store or not result.chunks:
             yield from self.fallback.stream(result)
             return
+        support, abstained = self.fallback.abstention(result)
+        if abstained is not None:
+            yield abstained.text
+            yield abstained
+            return
         t = time.perf_counter()
         try:
             for item in self.llm.stream(self.messages(result, instructions), tenant=tenant or self.default_tenant):
                 if isinstance(item, Completion):
-                    yield self._finish(result, item, t)
+                    yield self._supported(self._finish(result, item, t), support)
                     return
                 yield item
         except LLMBudgetError:
             raise
         except LLMError as e:
             yield self._fallback(result, e)
+
+    @staticmethod
+    def _supported(a: Answer, support: float | None) -> Answer:
+        if a.support is None:
+            a.support = support
+        return a
 
     def _finish(self, result: RetrievalResult, c: Completion, t0: float) -> Answer:
         srcs = self.sources(result)

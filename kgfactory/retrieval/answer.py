@@ -14,6 +14,7 @@ import numpy as np
 from ..ports import Embedder
 from ..textnorm import normalise
 from ..types import Answer, Citation
+from .abstain import abstained_answer, related_sources, support_score
 from .models import RetrievalResult
 
 _SENT = re.compile(r"[^.!?\n]+(?:[.!?]+[\"')\]]*|\n|$)")
@@ -38,8 +39,10 @@ def sentences(text: str) -> list[tuple[int, int]]:
 
 class ExtractiveAnswerer:
     def __init__(self, embedder: Embedder, max_sentences: int = 3, max_chunks: int = 5, per_chunk: int = 1,
-                 max_embedded: int | None = 8):
+                 max_embedded: int | None = 8, abstain_below: float = 0.0):
         self.embedder = embedder
+        # support (best question-to-source cosine, abstain.py) under this: say the KB does not hold it; 0 = never
+        self.abstain_below = abstain_below
         self.max_sentences, self.max_chunks, self.per_chunk = max_sentences, max_chunks, per_chunk
         # embedding every candidate sentence is most of an extractive answer's cost on a CPU, so only the best
         # `max_embedded` by the cheap features (names, word overlap, chunk rank) plus each chunk's best are embedded
@@ -59,14 +62,62 @@ class ExtractiveAnswerer:
         t = time.perf_counter()
         if result.empty_store:
             return Answer(question=result.query, text=NO_KNOWLEDGE, kind="none", timings=result.timings)
-        if not result.chunks:
+        cands, sims, scores = self._scored(result)
+        if not cands:
             return Answer(question=result.query, text=NOTHING_FOUND, kind="none", timings=result.timings)
+        support = support_score(result, sims)
+        if self.abstain_below > 0 and support < self.abstain_below:
+            return self._abstain(result, cands, sims, support, t)
+        chosen: list = []
+        per: dict[str, int] = {}
+        for i in np.argsort(-np.asarray(scores)):
+            rank, ch, s, e = cands[i]
+            if per.get(ch.id, 0) >= self.per_chunk:
+                continue
+            per[ch.id] = per.get(ch.id, 0) + 1
+            chosen.append(cands[i])
+            if len(chosen) >= self.max_sentences:
+                break
+        citations, parts = [], []
+        for n, (rank, ch, s, e) in enumerate(chosen, 1):
+            text = ch.text[s:e]
+            citations.append(Citation(doc_id=ch.doc_id, title=ch.title, chunk_id=ch.id, start=ch.start + s,
+                                      end=ch.start + e, page=ch.page, source=ch.source, text=text))
+            parts.append(f"{text} [{n}]")
+        timings = dict(result.timings)
+        timings["answer"] = round((time.perf_counter() - t) * 1000, 3)
+        return Answer(question=result.query, text=" ".join(parts), kind="extractive", citations=citations,
+                      evidence=[e.model_dump() for e in result.evidence], timings=timings, support=support)
+
+    def abstention(self, result: RetrievalResult) -> tuple[float | None, Answer | None]:
+        """(support, the abstaining answer or None): a generating answerer asks this before it spends tokens on
+        context that cannot hold the answer. (None, None) when abstention is off or there is nothing to judge."""
+        if self.abstain_below <= 0 or result.empty_store or not result.chunks:
+            return None, None
+        t = time.perf_counter()
+        cands, sims, _ = self._scored(result)
+        if not cands:
+            return None, None
+        support = support_score(result, sims)
+        return support, (self._abstain(result, cands, sims, support, t) if support < self.abstain_below else None)
+
+    def _abstain(self, result: RetrievalResult, cands: list, sims: list[float], support: float, t0: float) -> Answer:
+        per_chunk: dict[str, float] = {}
+        for (_, ch, _, _), sim in zip(cands, sims):
+            per_chunk[ch.id] = max(per_chunk.get(ch.id, -1.0), sim)
+        timings = dict(result.timings)
+        timings["answer"] = round((time.perf_counter() - t0) * 1000, 3)
+        return abstained_answer(result, support, self.abstain_below, related_sources(result, per_chunk), timings)
+
+    def _scored(self, result: RetrievalResult) -> tuple[list, list[float], list[float]]:
+        """Candidate sentences (chunk rank, chunk, start, end), each one's cosine to the question, and its score
+        (cosine plus the cheap features)."""
         cands = []  # (chunk rank, chunk, start, end)
         for rank, ch in enumerate(result.chunks[: self.max_chunks]):
             for s, e in sentences(ch.text):
                 cands.append((rank, ch, s, e))
         if not cands:
-            return Answer(question=result.query, text=NOTHING_FOUND, kind="none", timings=result.timings)
+            return [], [], []
         q_words = set(normalise(result.query).split())
         seed_names = {normalise(s.name) for s in result.seeds}
         cheap = []
@@ -90,25 +141,5 @@ class ExtractiveAnswerer:
             keep_list = sorted(keep)
             cands, cheap = [cands[i] for i in keep_list], [cheap[i] for i in keep_list]
         vecs = self.embedder.embed([result.query] + [c[1].text[c[2]:c[3]] for c in cands])
-        sims = vecs[1:] @ vecs[0]
-        scores = [float(sim) + c for sim, c in zip(sims, cheap)]
-        chosen: list = []
-        per: dict[str, int] = {}
-        for i in np.argsort(-np.asarray(scores)):
-            rank, ch, s, e = cands[i]
-            if per.get(ch.id, 0) >= self.per_chunk:
-                continue
-            per[ch.id] = per.get(ch.id, 0) + 1
-            chosen.append(cands[i])
-            if len(chosen) >= self.max_sentences:
-                break
-        citations, parts = [], []
-        for n, (rank, ch, s, e) in enumerate(chosen, 1):
-            text = ch.text[s:e]
-            citations.append(Citation(doc_id=ch.doc_id, title=ch.title, chunk_id=ch.id, start=ch.start + s,
-                                      end=ch.start + e, page=ch.page, source=ch.source, text=text))
-            parts.append(f"{text} [{n}]")
-        timings = dict(result.timings)
-        timings["answer"] = round((time.perf_counter() - t) * 1000, 3)
-        return Answer(question=result.query, text=" ".join(parts), kind="extractive", citations=citations,
-                      evidence=[e.model_dump() for e in result.evidence], timings=timings)
+        sims = [float(x) for x in vecs[1:] @ vecs[0]]
+        return cands, sims, [sim + c for sim, c in zip(sims, cheap)]

@@ -55,7 +55,8 @@ def ask_result(ans: Answer, result: "RetrievalResult") -> AskResult:
     return AskResult(question=result.query, answer=ans.text, kind=ans.kind, citations=ans.citations,
                      evidence=result.evidence, chunks=result.chunks, seeds=result.seeds,
                      timings=ans.timings or result.timings, model=ans.model, prompt_version=ans.prompt_version,
-                     usage=ans.usage, note=ans.note, grounding=ans.grounding)
+                     usage=ans.usage, note=ans.note, grounding=ans.grounding, abstained=ans.abstained,
+                     support=ans.support, related=ans.related)
 
 
 def with_usage(ans: Answer, spent: dict[str, int] | None) -> Answer:

@@ -8,11 +8,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..retrieval.models import EntityRef, EvidencePath, RetrievedChunk
-from ..types import Citation, Grounding
+from ..types import Citation, Grounding, RelatedSource
 
 __all__ = ["AskResult", "GraphSchema", "SearchResult", "Job", "IngestResult", "IngestProgress", "DocumentInfo", "DocumentDetail",
            "DeleteResult", "CypherResult", "SparqlResult", "EntityDetail", "Citation", "RetrievedChunk", "EntityRef",
-           "EvidencePath", "EmbedResult"]
+           "EvidencePath", "EmbedResult", "RelatedSource"]
 
 
 class _Open(BaseModel):
@@ -50,6 +50,9 @@ class AskResult(_Open):
     usage: dict[str, int] | None = None  # tokens an LLM spent on it (None for an extractive answer)
     note: str | None = None
     grounding: Grounding | None = None  # the groundedness gate's report when an LLM wrote (or tried to write) it
+    abstained: bool = False  # the knowledge base does not hold the answer: no citations, `related` lists the nearest
+    support: float | None = None  # best cosine of the question to a retrieved source (what abstention compares)
+    related: list[RelatedSource] = Field(default_factory=list)
 
     def __str__(self) -> str:
         return self.answer
