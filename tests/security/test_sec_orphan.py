@@ -208,7 +208,7 @@ def test_stuck_engine_of_a_live_process_is_refused_with_its_pid(tmp_path):
                               stderr=subprocess.STDOUT, text=True)
     kid = None
     try:
-        assert holder.stdout.readline().strip() == "ready"
+        assert _ready(holder)
         kid = _wait(lambda: _redis_children(holder.pid), 10)[0]
         os.kill(kid, signal.SIGSTOP)
         with pytest.raises(GraphStoreError, match=f"pid {kid}") as refused:
