@@ -115,6 +115,8 @@ def test_api_and_sdk_client_show_it(svc):
         chat = httpx.post(f"{server.url}/v1/chat/completions", timeout=60,
                           json={"model": "kgfactory", "messages": [{"role": "user", "content": OUT}]}).json()
         assert "Not in the knowledge base" in chat["choices"][0]["message"]["content"]
+        assert chat["kgf"]["abstained"] is True and chat["kgf"]["related"] and chat["citations"] == []
+        assert "Extractive answer" not in chat["choices"][0]["message"]["content"]  # quoted nothing: no marker
         with Client(server.url) as c:
             res = c.ask(OUT)
             assert res.abstained and res.citations == [] and res.related[0].chunk_id

@@ -96,7 +96,8 @@ def _extras(ans: AskResult) -> dict:
     return {"system_fingerprint": f"kgfactory-{ans.kind}", "citations": [c.model_dump(mode="json") for c in ans.citations],
             "answer_kind": ans.kind, "grounding": _grounding(ans),
             "kgf": {"kind": ans.kind, "extractive": ans.kind == "extractive", "note": ans.note,
-                    "question": ans.question, "model": ans.model}}
+                    "question": ans.question, "model": ans.model, "abstained": ans.abstained,
+                    "support": ans.support, "related": [r.model_dump(mode="json") for r in ans.related]}}
 
 
 @router.post("/v1/chat/completions")
