@@ -31,8 +31,8 @@ from typing import Any, Callable
 
 from ..derived_view import DerivedView
 from ..errors import CypherQueryError, CypherTimeout, GraphStoreError, GraphUnavailableError, ViewBuildError
-from ..rows import ViewEdge, ViewNode
 from . import cypher as Q
+from .view_copy import copy_tenant
 from .falkordb_store import FalkorDBGraphStore
 
 log = logging.getLogger(__name__)
@@ -219,31 +219,8 @@ class FalkorDBTenantViews:
         try:
             for stmt in Q.DIALECTS["falkordb"]["indexes"]:  # also creates the graph, so an empty view exists
                 g.query(stmt)
-            nodes = edges = 0
-            for label in Q.VIEW_LABELS:
-                by_labels: dict[tuple[str, ...], list[dict]] = {}
-                node: ViewNode
-                for node in self.store.export_view_nodes(label, tenant):
-                    by_labels.setdefault(tuple(node.labels), []).append(dict(node.props))
-                for labels, rows in by_labels.items():
-                    stmt = Q.VIEW_CREATE_NODES.format(labels=Q.label_clause(list(labels)))
-                    for i in range(0, len(rows), NODE_BATCH):
-                        g.query(stmt, {"rows": rows[i:i + NODE_BATCH]})
-                    nodes += len(rows)
-            for label in Q.VIEW_LABELS:
-                by_kind: dict[tuple[str, str, str], list[dict]] = {}
-                edge: ViewEdge
-                for edge in self.store.export_view_edges(label, tenant):
-                    dst = next((x for x in Q.VIEW_LABELS if x in (edge.b_labels or [])), None)
-                    if dst is None or edge.a is None or edge.b is None:
-                        continue  # the view holds VIEW_LABELS nodes only
-                    by_kind.setdefault((label, edge.type, dst), []).append(
-                        {"a": edge.a, "b": edge.b, "props": dict(edge.props or {})})
-                for (src, rtype, dst), rows in by_kind.items():
-                    stmt = Q.VIEW_CREATE_EDGES.format(src=Q.rel_type(src), dst=Q.rel_type(dst), rel=Q.rel_type(rtype))
-                    for i in range(0, len(rows), EDGE_BATCH):
-                        g.query(stmt, {"rows": rows[i:i + EDGE_BATCH]})
-                    edges += len(rows)
+            nodes, edges = copy_tenant(self.store, tenant, lambda stmt, rows: g.query(stmt, {"rows": rows}),
+                                       node_batch=NODE_BATCH, edge_batch=EDGE_BATCH)
         except Exception as e:
             self._delete(name)
             from .falkordb_store import wrap

@@ -108,6 +108,11 @@ class Neo4jGraphStore(CypherGraphStore):
                 err = ConfigError(f"cannot reach Neo4j at {uri!r}: check KGF_NEO4J_URI and that the server is up ({e})")
             raise err from e
 
+    @property
+    def driver(self) -> Any:
+        """The Neo4j driver, for the analysts' read-only sessions and per-tenant databases (graph/neo4j_views.py)."""
+        return self._driver
+
     @classmethod
     def from_settings(cls, settings, labels_for=None) -> "Neo4jGraphStore":
         return cls(settings.neo4j_uri, settings.neo4j_user, settings.neo4j_password, settings.neo4j_database,

@@ -24,6 +24,7 @@ from ..errors import (CypherQueryError, CypherTimeout, GraphStoreError, GraphUna
                       ViewBuildError)
 from ..types import ALL_TENANTS
 from . import cypher as Q
+from .view_copy import copy_tenant
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ class Neo4jTenantViews:
             return cols, rows, False
 
         try:
-            with self.store._driver.session(database=database, default_access_mode=READ_ACCESS) as s:
+            with self.store.driver.session(database=database, default_access_mode=READ_ACCESS) as s:
                 result: tuple[list[str], list[list[Any]], bool] = s.execute_read(work)
                 return result
         except Exception as e:
@@ -142,7 +143,7 @@ class Neo4jTenantViews:
             self._built[tenant] = rev
 
     def _copy(self, tenant: str, database: str) -> None:
-        driver, nodes, edges = self.store._driver, 0, 0
+        driver = self.store.driver
         with driver.session(database="system") as s:
             s.run(Q.NEO4J_VIEW_DB_CREATE, {"name": database}).consume()
         with driver.session(database=database) as s:
@@ -152,28 +153,7 @@ class Neo4jTenantViews:
             def write(stmt: str, rows: list[dict]) -> None:
                 s.execute_write(lambda tx: tx.run(stmt, {"rows": rows}).consume())
 
-            for label in Q.VIEW_LABELS:
-                by_labels: dict[tuple[str, ...], list[dict]] = {}
-                for node in self.store.export_view_nodes(label, tenant):
-                    by_labels.setdefault(tuple(node.labels), []).append(dict(node.props))
-                for labels, rows in by_labels.items():
-                    stmt = Q.VIEW_CREATE_NODES.format(labels=Q.label_clause(list(labels)))
-                    for i in range(0, len(rows), NODE_BATCH):
-                        write(stmt, rows[i:i + NODE_BATCH])
-                    nodes += len(rows)
-            for label in Q.VIEW_LABELS:
-                by_kind: dict[tuple[str, str, str], list[dict]] = {}
-                for edge in self.store.export_view_edges(label, tenant):
-                    dst = next((x for x in Q.VIEW_LABELS if x in (edge.b_labels or [])), None)
-                    if dst is None or edge.a is None or edge.b is None:
-                        continue
-                    by_kind.setdefault((label, edge.type, dst), []).append(
-                        {"a": edge.a, "b": edge.b, "props": dict(edge.props or {})})
-                for (src, rtype, dst), rows in by_kind.items():
-                    stmt = Q.VIEW_CREATE_EDGES.format(src=Q.rel_type(src), dst=Q.rel_type(dst), rel=Q.rel_type(rtype))
-                    for i in range(0, len(rows), EDGE_BATCH):
-                        write(stmt, rows[i:i + EDGE_BATCH])
-                    edges += len(rows)
+            nodes, edges = copy_tenant(self.store, tenant, write, node_batch=NODE_BATCH, edge_batch=EDGE_BATCH)
         self.builds += 1
         log.info("built Neo4j database %s for tenant %r: %d nodes, %d edges", database, tenant, nodes, edges)
 
@@ -183,7 +163,7 @@ class Neo4jTenantViews:
         if tenant == ALL_TENANTS or self._edition != "enterprise":
             return
         try:
-            with self.store._driver.session(database="system") as s:
+            with self.store.driver.session(database="system") as s:
                 s.run(Q.NEO4J_VIEW_DB_DROP, {"name": view_database(tenant)}).consume()
         except Exception as e:
             log.warning("could not drop the Neo4j database of tenant %r: %s", tenant, e)
