@@ -254,7 +254,9 @@ def build_cypher_views(services: Services) -> CypherViews | None:
     Enterprise/Aura, or for all-tenant keys only on Community (graph/neo4j_views.py). The API calls this once at
     start-up; Services.close() stops the engine."""
     s = services.settings
-    if s.graph_backend == "neo4j" and services.cypher_views is None:
+    if services.cypher_views is not None:  # one set of views per Services, however often this is called
+        return services.cypher_views
+    if s.graph_backend == "neo4j":
         from .graph.neo4j_store import Neo4jGraphStore
         from .graph.neo4j_views import Neo4jTenantViews
 

@@ -69,11 +69,6 @@ class DerivedView(Generic[K, V]):
                 return v, False
             return self._install(*self._build(key, None if old is None else old[1])), True
 
-    def is_at(self, key: K) -> bool:
-        with self._guard:
-            held = self._current_held()
-            return held is not None and held[0] == key
-
     def peek(self) -> V | None:
         """The copy held now, whatever its key (no restore, no take)."""
         with self._guard:

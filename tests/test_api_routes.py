@@ -382,3 +382,16 @@ def test_audit_log_records_actions_per_tenant_and_is_append_only(api):
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         db.execute("UPDATE audit SET outcome = 'ok'")
     db.close()
+
+
+def test_a_streams_error_event_maps_like_the_handlers():
+    """After the status line went out, an error is an event with the same type and status the handlers answer;
+    an unexpected error's own text (paths, internals) stays in the server log."""
+    from kgfactory.api.errors import stream_error
+    from kgfactory.errors import CypherTimeout, LLMBudgetError
+
+    spent = stream_error(LLMBudgetError("acme", 120, 100))
+    assert spent["type"] == "llm_budget_spent" and spent["status"] == 429
+    assert stream_error(CypherTimeout("Cypher timed out"))["status"] == 408
+    leaked = stream_error(RuntimeError("/srv/secret/path failed"))
+    assert leaked["status"] == 500 and leaked["type"] == "internal_error" and "secret" not in leaked["message"]

@@ -80,7 +80,7 @@ def test_advance_patches_only_from_the_key_just_before():
     view: DerivedView[int, dict] = DerivedView(build, restore=lambda: (3, store))  # left by an earlier process
     assert view.advance(3, 4, lambda s: s["rows"].append("w4")) and store["rows"] == ["w4"] and builds == []
     assert not view.advance(6, 7, lambda s: s["rows"].append("w7"))  # a gap: someone else wrote 5..6
-    assert builds == [7] and store["rows"] == ["all@7"] and view.is_at(7)
+    assert builds == [7] and store["rows"] == ["all@7"] and view.held_key() == 7
 
 
 def test_replaced_runs_under_the_guard_and_its_work_after():

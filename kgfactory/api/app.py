@@ -69,8 +69,7 @@ def create_app(settings: Settings | None = None, services=None, announce_url: st
                       limiter=RateLimiter(settings.api_rate_limit_per_minute), write_lock=write_lock,
                       observer=MetricsObserver(metrics))
         app.state.kgf = st
-        if getattr(svc, "cypher_views", None) is None:
-            build_cypher_views(svc)
+        build_cypher_views(svc)
         try:
             warm_up(svc)
             st.ready = True

@@ -31,6 +31,18 @@ def _status(e: BaseException) -> tuple[int, str]:
     return status_of(e)
 
 
+def stream_error(e: BaseException) -> dict:
+    """An error after a stream's status line went out, as its `error` event: the same type, status and message the
+    handlers below would have answered (an unexpected error's own text stays in the server log)."""
+    status, kind = _status(e)
+    if isinstance(e, (E.KGFError, ApiError)):
+        message = str(e)
+    else:
+        log.error("stream failed: %s", e, exc_info=e)
+        message = f"internal error ({type(e).__name__}); see the server log"
+    return {"type": kind, "status": status, "message": message}
+
+
 def error_body(request: Request, status: int, kind: str, message: str, **extra) -> JSONResponse:
     rid = getattr(request.state, "request_id", None)
     body = {"error": {"type": kind, "message": message, "request_id": rid, **extra}}

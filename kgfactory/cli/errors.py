@@ -42,26 +42,26 @@ def describe(e: BaseException, remote: bool = False) -> tuple[str, int] | None:
     `remote`: the error came from a server (its HTTP status is named)."""
     from pydantic import ValidationError as PydanticValidationError
 
-    from ..errors import NotFoundError, StoreError
     from ..sdk.errors import APIError, TransportError
+    from ..service.status import status_of
 
     if isinstance(e, PydanticValidationError) and e.title == "Settings":
         parts = [f"KGF_{str(x['loc'][0]).upper() if x['loc'] else '?'}: {x['msg']}" for x in e.errors()]
         return "bad setting " + "; ".join(parts), REFUSED
-    if isinstance(e, APIError) and not remote and isinstance(e.__cause__, KGFError):
-        e = e.__cause__  # KnowledgeBase's translation of a core error: judge the core error itself
     if isinstance(e, TransportError):
         return f"cannot reach the server: {e}", FAILED
     if isinstance(e, APIError):
         where = f"server said {e.status}: " if remote and e.status else ""
         hint = " (set KGF_API_KEY to a key of this server)" if e.status == 401 else ""
-        code = FAILED if e.status == 404 or e.status >= 500 else REFUSED
-        return f"{where}{e.message}{hint}", code
-    if isinstance(e, (NotFoundError, StoreError)):
-        return str(e), FAILED
-    if isinstance(e, KGFError):
-        return str(e), REFUSED
+        return f"{where}{e.message}{hint}", _code(e.status)
+    if isinstance(e, KGFError):  # judged by the API's one status table, so local and served runs exit alike
+        return str(e), _code(status_of(e)[0])
     return None
+
+
+def _code(status: int | None) -> int:
+    """Not there (404) or the service's fault (5xx): it failed; any other refusal is the caller's to fix."""
+    return FAILED if status is None or status == 404 or status >= 500 else REFUSED
 
 
 class Group(TyperGroup):

@@ -89,10 +89,6 @@ class RdfView:
     def _restore(self) -> tuple[RevisionKey, Any]:
         return (self._stored_revision(), self._meta("ontologyHash")), self._open()
 
-    def is_current(self) -> bool:
-        with self._lock:
-            return self._view.is_at(self._key())
-
     def ensure_current(self) -> bool:
         """Rebuild when the view is behind the graph or was built with another ontology. True if it rebuilt."""
         with self._lock:

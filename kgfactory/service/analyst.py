@@ -54,14 +54,12 @@ class Analyst:
                             elapsed_ms=round((time.perf_counter() - t) * 1000, 3))
 
     def _views(self) -> Any:
-        svc = self.services
-        if svc.cypher_views is None:
-            from ..bootstrap import build_cypher_views
+        from ..bootstrap import build_cypher_views
 
-            build_cypher_views(svc)
-        if svc.cypher_views is None:
+        views = build_cypher_views(self.services)
+        if views is None:
             raise NotAvailableError("analyst Cypher needs the FalkorDB or Neo4j graph backend")
-        return svc.cypher_views
+        return views
 
     def sparql_query(self, query: str, *, default_graph_uris: list[str] | None = None,
                      named_graph_uris: list[str] | None = None) -> Any:

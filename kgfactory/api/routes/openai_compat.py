@@ -26,7 +26,7 @@ from ...service.conversation import Turn
 from ...service.results import AskResult
 from ..auth import Reader
 from ..deps import ReaderKB, audited
-from ..errors import ApiError
+from ..errors import ApiError, stream_error
 from ..keys import Principal
 from ..schemas import ChatRequest, EmbeddingsRequest
 
@@ -149,7 +149,7 @@ def chat_completions(req: ChatRequest, request: Request, kb: ReaderKB) -> Any:
                         yield chunk({"content": item})
             except Exception as e:
                 a.fail(e)
-                yield f"data: {json.dumps({'error': {'message': str(e), 'type': type(e).__name__}})}\n\n"
+                yield f"data: {json.dumps({'error': stream_error(e)})}\n\n"
         yield "data: [DONE]\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 from ...service.asking import REJECTED_NOTICE, AnswerStream, grounding_detail
 from ...service.results import AskResult
 from ..deps import ReaderKB, audited
-from ..errors import _status
+from ..errors import stream_error
 from ..schemas import QueryRequest
 
 router = APIRouter(tags=["question answering"])
@@ -62,6 +62,5 @@ def _events(request: Request, req: QueryRequest, target: str, stream: AnswerStre
                     yield _sse("token", {"text": item})
         except Exception as e:  # the status line is gone: report the error as an event
             a.fail(e)
-            status, kind = _status(e)
-            yield _sse("error", {"type": kind, "status": status, "message": str(e)})
+            yield _sse("error", stream_error(e))
     yield _sse("done", {})
