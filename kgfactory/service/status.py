@@ -16,6 +16,7 @@ TABLE: tuple[tuple[type[Exception], int, str], ...] = (
     (E.LLMBudgetError, 429, "llm_budget_spent"),
     (E.LLMUnavailableError, 503, "llm_unavailable"),
     (E.SparqlError, 400, "sparql_error"),
+    (E.OntologyError, 400, "bad_ontology"),  # an ontology (or RDF) file that cannot be read or does not fit
     (E.TenantScopeError, 403, "forbidden"),
     (E.CypherTimeout, 408, "timeout"),
     (E.CypherQueryError, 400, "bad_query"),
