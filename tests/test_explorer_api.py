@@ -300,3 +300,35 @@ def test_cli_entities_search(tmp_path):
     assert res.exit_code == 0 and "Hank Scorpio" in res.output
     res = runner.invoke(app, ["entities", "search", "", "-d", d])
     assert res.exit_code != 0 and "q:" in res.output
+
+
+def test_sdk_client_reads_the_same_shapes_over_http(kb):
+    from api_support import LiveServer
+    from kgfactory.api import create_app
+    from kgfactory.sdk import Client
+
+    live = LiveServer(create_app(services=kb["svc"])).start()
+    try:
+        _client_calls(kb, Client(live.url, kb["keys"]["a_reader"], retries=0))
+    finally:
+        live.stop()
+
+
+def _client_calls(kb, client):
+    from kgfactory.sdk.errors import NotFoundError, ValidationError
+
+    with client as c:
+        res = c.entity_search("marie dubois", limit=3)
+        assert res.items[0].name == "Marie Dubois" and res.items[0].match == "exact"
+        eid = res.items[0].id
+        g = c.entity_graph(eid, depth=2, limit=5, classes=["Person", "Organization"])
+        assert 1 < len(g.nodes) <= 5 and any(n.id == eid for n in g.nodes)
+        page = c.entity(eid)
+        assert page.classes[0] == page.label and page.mentions
+        classes = c.ontology_classes()
+        assert sum(x.count for x in classes.classes) == len(ids_of(kb, "acme"))
+        assert c.quarantine(limit=5).total >= 0
+        with pytest.raises(ValidationError, match="limit"):
+            c.entity_search("m", limit=99)
+        with pytest.raises(NotFoundError):
+            c.entity_graph("ent_nope")
