@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Re-create the explorer's vendored front-end files (kgfactory/ui/vendor/) from the npm registry at pinned versions.
+# Re-create the explorer's vendored front-end files (kgfactory/ui/static/vendor/) from the npm registry at pinned versions.
 #
 # Needs npm only here (never at run time). Each package is fetched with `npm pack` into a temp dir; just the dist
-# files the pages load and each package's licence files are copied; kgfactory/ui/vendor/MANIFEST records the
+# files the pages load and each package's licence files are copied; kgfactory/ui/static/vendor/MANIFEST records the
 # version and sha256 of every copied file. `--check` re-fetches and compares with the committed MANIFEST and files
 # (exit 1 on any difference) without touching the tree.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-DEST="$ROOT/kgfactory/ui/vendor"
+DEST="$ROOT/kgfactory/ui/static/vendor"
 CHECK=0
 [ "${1:-}" = "--check" ] && CHECK=1
 
@@ -26,7 +26,7 @@ trap 'rm -rf "$WORK"' EXIT
 OUT="$WORK/vendor"
 mkdir -p "$OUT"
 MANIFEST="$OUT/MANIFEST"
-echo "# kgfactory/ui/vendor: package@version  sha256  file  (written by scripts/vendor_assets.sh)" > "$MANIFEST"
+echo "# kgfactory/ui/static/vendor: package@version  sha256  file  (written by scripts/vendor_assets.sh)" > "$MANIFEST"
 
 for entry in "${PACKAGES[@]}"; do
   pkg="${entry%%|*}"
@@ -44,12 +44,12 @@ for entry in "${PACKAGES[@]}"; do
 done
 
 if [ "$CHECK" = 1 ]; then
-  if diff -r "$OUT" "$DEST" >/dev/null; then echo "vendor_assets.sh: kgfactory/ui/vendor matches the pinned packages"; exit 0; fi
+  if diff -r "$OUT" "$DEST" >/dev/null; then echo "vendor_assets.sh: kgfactory/ui/static/vendor matches the pinned packages"; exit 0; fi
   diff -r "$OUT" "$DEST" | head -20 >&2
-  echo "vendor_assets.sh: kgfactory/ui/vendor differs from the pinned packages" >&2
+  echo "vendor_assets.sh: kgfactory/ui/static/vendor differs from the pinned packages" >&2
   exit 1
 fi
 rm -rf "$DEST"
 mkdir -p "$(dirname "$DEST")"
 cp -r "$OUT" "$DEST"
-echo "vendor_assets.sh: wrote $(grep -vc '^#' "$DEST/MANIFEST") files under kgfactory/ui/vendor"
+echo "vendor_assets.sh: wrote $(grep -vc '^#' "$DEST/MANIFEST") files under kgfactory/ui/static/vendor"
