@@ -19,7 +19,7 @@ from .jobs import JobManager
 from .keys import KeyStore, keystore_path
 from .metrics import Metrics
 from .middleware import RequestContext
-from .routes import admin, analyst, documents, openai_compat, ops, query, search, sparql, ui
+from .routes import admin, analyst, documents, explorer, openai_compat, ops, query, search, sparql, ui
 from .state import AppState, RateLimiter
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ def create_app(settings: Settings | None = None, services=None, announce_url: st
                            allow_headers=["*"], expose_headers=["X-Request-ID"])
     app.add_middleware(RequestContext, metrics=metrics, max_body=settings.api_max_body_bytes,
                        max_json=settings.api_max_json_bytes)
-    for r in (query, search, documents, analyst, sparql, openai_compat, admin, ops, ui):
+    for r in (query, search, documents, analyst, explorer, sparql, openai_compat, admin, ops, ui):
         app.include_router(r.router)
     app.mount(ui.STATIC_PREFIX, ui.static_files(), name="ui-static")
     return app

@@ -265,5 +265,9 @@ from .rdf_io import register as _register_rdf_io  # noqa: E402  (kgf export, kgf
 
 _register_rdf_io(app)
 
+from .entities import register as _register_entities  # noqa: E402  (kgf entities search)
+
+_register_entities(app)
+
 if __name__ == "__main__":  # pragma: no cover
     app()
