@@ -101,8 +101,12 @@ export class GraphView {
   types() { return [...new Set(this.cy.edges().map((e) => e.data("type")))].sort(); }
 
   count() {
-    this.el.dataset.nodes = String(this.cy.nodes(":visible").length);
-    this.el.dataset.edges = String(this.cy.edges(":visible").length);
+    // from the filter classes, not cytoscape's :visible (its style catches up after the batch, not at once)
+    const shown = this.cy.nodes().filter((n) => !n.hasClass("hidden"));
+    const edges = this.cy.edges().filter((e) => !e.hasClass("hidden") && !e.source().hasClass("hidden") &&
+                                                !e.target().hasClass("hidden"));
+    this.el.dataset.nodes = String(shown.length);
+    this.el.dataset.edges = String(edges.length);
     this.el.dataset.total = String(this.cy.nodes().length);
   }
 

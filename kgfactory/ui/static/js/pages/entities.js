@@ -112,7 +112,8 @@ async function entityPage(view, {arg, go}) {
 
   const relations = (e.relations || []).map((r) => [
     r.type, r.direction === "in" ? "←" : "→", entityLink(r.other), chip(r.other.label),
-    h("span", {}, (r.doc_ids || []).map((d, i) => [i ? ", " : "", h("a", {href: `#/document/${encodeURIComponent(d)}`}, d)]))]);
+    h("span", {}, (r.doc_ids || []).map((d, i) => [i ? ", " : "",
+      h("a", {href: `#/document/${encodeURIComponent(d)}`, title: d}, d.length > 14 ? `${d.slice(0, 12)}…` : d)]))]);
   const mentions = (e.mentions || []).map((m) => h("li", {},
     m.doc_id ? h("a", {href: `#/document/${encodeURIComponent(m.doc_id)}`}, m.title || m.doc_id) : (m.title || ""),
     h("div", {class: "quote"}, m.text || "")));

@@ -4,6 +4,16 @@ import {getJSON} from "../api.js";
 import {cellText, clear, errorBox, h, table} from "../dom.js";
 import {classColour, swatch} from "../graph.js";
 
+// the quarantine's telling fields first (an edge: source -type-> target and why the ontology refused it)
+const PREFERRED = ["kind", "source_name", "source_class", "type", "target_name", "target_class", "reason", "doc_id"];
+
+const XSD = "http://www.w3.org/2001/XMLSchema#";
+
+function terms(v) {  // a domain or range: a class name, a list of them, or an XSD datatype IRI
+  const list = Array.isArray(v) ? v : v === null || v === undefined ? [] : [v];
+  return list.map((t) => String(t).replace(XSD, "xsd:")).join(", ") || "any";
+}
+
 function tree(classes) {
   const kids = new Map();
   for (const c of classes) {
@@ -17,7 +27,8 @@ function tree(classes) {
     .sort((a, b) => a.name.localeCompare(b.name))
     .map((c) => h("li", {dataset: {class: c.name}},
       swatch(h, classColour(c.name)), h("strong", {}, c.name), " ",
-      h("span", {class: "count", title: "instances"}, String(c.count ?? 0)),
+      h("span", {class: "count", title: "instances (with its subclasses')"},
+        c.total !== undefined && c.total !== c.count ? `${c.count ?? 0} · ${c.total}` : String(c.count ?? 0)),
       c.comment ? h("span", {class: "muted small"}, ` ${c.comment}`) : null,
       depth < 32 && kids.has(c.name) ? branch(kids.get(c.name), depth + 1) : null)));
   return branch(roots, 0);
@@ -30,11 +41,12 @@ export async function mount(view) {
     h("div", {class: "ontology-layout"},
       h("div", {class: "card"}, h("h3", {}, `Classes (${onto.classes.length})`), tree(onto.classes)),
       h("div", {class: "card"}, h("h3", {}, `Properties (${onto.properties.length})`),
-        table(["property", "kind", "domain", "range"], onto.properties.map((p) => [p.name, p.kind, p.domain ?? "", p.range ?? ""])))),
+        table(["property", "kind", "domain", "range"], onto.properties.map((p) => [p.name, p.kind, terms(p.domain), terms(p.range)])))),
     h("div", {class: "card"}, h("h3", {}, "Quarantine"), quarantine));
   try {
     const q = await getJSON("/v1/ontology/quarantine?limit=100");
-    const cols = [...new Set(q.items.flatMap((it) => Object.keys(it)))].slice(0, 8);
+    const keys = new Set(q.items.flatMap((it) => Object.keys(it)));
+    const cols = PREFERRED.some((c) => keys.has(c)) ? PREFERRED.filter((c) => keys.has(c)) : [...keys].slice(0, 8);
     clear(quarantine, h("div", {class: "muted small"}, `${q.total} quarantined, ${q.items.length} shown`),
       q.items.length ? table(cols, q.items.map((it) => cols.map((c) => cellText(it[c])))) : h("p", {class: "muted"}, "Nothing quarantined."));
   } catch (err) {
