@@ -305,3 +305,29 @@ def test_docs_and_redoc_render_offline(open_page, kb):
     # (nothing reaches the network block) and ReDoc hides the image; that one refusal is expected
     p.allowed_errors = ("cdn.redoc.ly/redoc/logo-mini.svg",)
     p.shot("redoc", full_page=False)
+
+
+def test_graph_view_draws_thousands_of_nodes(open_page, kb):
+    """The explorer's graph module on a synthetic 3,000-node, 6,000-edge graph: all drawn, in bounded time (the
+    light style and the concentric layout take over past 250 nodes; cose on this many would take minutes)."""
+    p = open_page()
+    p.sign_in(kb["keys"]["reader"])
+    total, edges, ms = p.page.evaluate("""async (n) => {
+      const {GraphView} = await import('/ui/static/js/graph.js');
+      const box = document.createElement('div');
+      box.id = 'big-graph';
+      document.getElementById('main').append(box);
+      box.classList.add('big-graph');
+      const nodes = [], edges = [];
+      for (let i = 0; i < n; i++) nodes.push({id: 'n' + i, name: 'node ' + i, label: ['Person', 'City', 'Concept'][i % 3]});
+      for (let i = 1; i < n; i++) {
+        edges.push({source: 'n' + i, target: 'n' + Math.floor(i / 3), type: 'relatedTo'});
+        edges.push({source: 'n' + i, target: 'n' + ((i * 7) % n), type: 'CO_OCCURS'});
+      }
+      const t = performance.now();
+      new GraphView(box).set(nodes, edges);
+      await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+      return [box.dataset.total, box.dataset.edges, performance.now() - t];
+    }""", 3000)
+    assert total == "3000" and edges == str(2 * 2999)
+    assert ms < 30_000, f"drawing 3,000 nodes took {ms:.0f} ms"

@@ -13,6 +13,8 @@ export function classColour(label) {
   return label ? `hsl(${x % 360}, 55%, 52%)` : "#9aa5b1";
 }
 
+const LITE_OVER = 250;  // nodes past which the graph is drawn lighter (see layout())
+
 const STYLE = [
   {selector: "node", style: {"background-color": "data(colour)", label: "data(name)", "font-size": 10, color: "#1f2933",
     "text-valign": "bottom", "text-margin-y": 3, width: 18, height: 18, "text-wrap": "ellipsis", "text-max-width": 110,
@@ -24,6 +26,8 @@ const STYLE = [
     "text-rotation": "autorotate", "text-background-color": "#fff", "text-background-opacity": 0.8,
     "text-background-padding": 1}},
   {selector: "edge[type = 'CO_OCCURS']", style: {"line-style": "dashed", "target-arrow-shape": "none", label: ""}},
+  {selector: "edge.lite", style: {"curve-style": "haystack", label: "", "target-arrow-shape": "none"}},
+  {selector: "node.lite", style: {"min-zoomed-font-size": 9}},
   {selector: ".hidden", style: {display: "none"}},
 ];
 
@@ -32,7 +36,8 @@ export class GraphView {
   constructor(container, {onNode, onNodeDbl} = {}) {
     this.el = container;
     this.el.classList.add("graph");
-    this.cy = window.cytoscape({container, style: STYLE, minZoom: 0.05, maxZoom: 4,
+    this.cy = window.cytoscape({container, style: STYLE, minZoom: 0.05, maxZoom: 4, hideEdgesOnViewport: true,
+                                textureOnViewport: true,
                                 elements: []});
     if (onNode) this.cy.on("tap", "node", (e) => onNode(e.target.id(), e.target.data()));
     if (onNodeDbl) this.cy.on("dbltap", "node", (e) => onNodeDbl(e.target.id(), e.target.data()));
@@ -51,13 +56,15 @@ export class GraphView {
       fresh.push({group: "nodes", data: {id: String(n.id), name: n.name ?? String(n.id), label: n.label || "",
                                          colour: classColour(n.label)}});
     }
+    const lite = cy.nodes().length + fresh.length > LITE_OVER ? "lite" : "";
+    for (const el of fresh) el.classes = lite;
     cy.add(fresh);
     const es = [];
     for (const e of edges) {
       const s = String(e.source), t = String(e.target);
       const id = e.id !== undefined && e.id !== null ? `e:${e.id}` : `e:${s}|${e.type}|${t}`;
       if (cy.getElementById(id).nonempty() || cy.getElementById(s).empty() || cy.getElementById(t).empty()) continue;
-      es.push({group: "edges", data: {id, source: s, target: t, type: e.type || ""}});
+      es.push({group: "edges", data: {id, source: s, target: t, type: e.type || ""}, classes: lite});
     }
     cy.add(es);
     if (focus !== undefined) cy.getElementById(String(focus)).addClass("focus");
@@ -72,11 +79,16 @@ export class GraphView {
   }
 
   layout() {
+    // cose reads well for a neighbourhood; past a few hundred nodes it costs seconds, so big graphs are placed by
+    // degree (concentric) and drawn lighter: straight "haystack" edges, no edge labels, node labels when zoomed in
     const n = this.cy.nodes().length;
-    const opts = n <= 400 ? {name: "cose", animate: false, nodeRepulsion: 9000, idealEdgeLength: 70, padding: 20,
-                             numIter: n <= 100 ? 1000 : 300}
-                          : {name: "concentric", animate: false, padding: 10, minNodeSpacing: 4,
-                             concentric: (node) => node.degree(), levelWidth: () => 2};
+    const big = n > LITE_OVER;
+    const wrong = this.cy.elements(big ? ":not(.lite)" : ".lite");
+    if (wrong.nonempty()) this.cy.batch(() => wrong.toggleClass("lite", big));
+    const opts = big ? {name: "concentric", animate: false, padding: 10, minNodeSpacing: 4,
+                        concentric: (node) => node.degree(), levelWidth: () => 2}
+                     : {name: "cose", animate: false, nodeRepulsion: 9000, idealEdgeLength: 70, padding: 20,
+                        numIter: n <= 80 ? 1000 : 400};
     this.cy.layout(opts).run();
     this.cy.fit(undefined, 20);
   }

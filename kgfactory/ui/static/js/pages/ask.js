@@ -25,7 +25,7 @@ export function mount(view) {
     h("h1", {}, "Ask"),
     form, status,
     h("div", {class: "ask-layout"},
-      h("div", {class: "ask-main"},
+      h("div", {class: "ask-main", id: "ask-results", hidden: true},
         h("div", {class: "card"}, answer, citations),
         h("div", {class: "card"}, h("h3", {}, "Graph evidence"), graphBox),
         chunks),
@@ -89,6 +89,7 @@ export function mount(view) {
     sessionStorage.setItem("kgf.lastQuestion", question.value);
     clear(answer);
     clear(citations);
+    view.querySelector("#ask-results").hidden = false;
     answer.classList.add("streaming");
     view.dataset.state = "asking";
     status.textContent = "retrieving…";
