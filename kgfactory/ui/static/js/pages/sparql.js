@@ -20,6 +20,14 @@ function prefixes(onto) {
   return own.map(([p, iri]) => `PREFIX ${p}: <${iri}>`).join("\n");
 }
 
+const ENTITY = "urn:kgf:entity:";
+
+/** A result term: IRIs shortened by the ontology's prefixes (full IRI on hover), entities linked to their page. */
+function shorten(namespaces, iri) {
+  for (const [p, ns] of namespaces) if (iri.startsWith(ns) && iri.length > ns.length) return `${p}:${iri.slice(ns.length)}`;
+  return iri;
+}
+
 export async function mount(view) {
   const history = new History("kgf.sparqlHistory");
   const onto = await getJSON("/v1/ontology").catch(() => ({}));
@@ -36,6 +44,13 @@ export async function mount(view) {
     edBox,
     h("div", {class: "toolbar"}, run, hist, h("span", {class: "spacer"}), h("span", {class: "muted small"}, "download "), dl),
     meta, out);
+  const namespaces = Object.entries(onto.prefixes || {}).sort((a, b) => b[1].length - a[1].length);
+  const term = (t) => {
+    if (!t) return "";
+    if (t.type !== "uri") return t.value;
+    if (t.value.startsWith(ENTITY)) return h("a", {href: `#/entity/${encodeURIComponent(t.value.slice(ENTITY.length))}`, title: t.value}, t.value);
+    return h("span", {title: t.value}, shorten(namespaces, t.value));
+  };
   const cm = editor(edBox, {mode: "sparql", value: history.all()[0] || `${prefixes(onto)}\n\n${BODY}`, onRun: () => go()});
 
   const post = (accept) => call("/sparql", {method: "POST", accept,
@@ -69,7 +84,7 @@ export async function mount(view) {
           clear(out, h("p", {class: "boolean"}, String(res.boolean)));
         } else {
           const vars = res.head.vars;
-          const rows = res.results.bindings.map((b) => vars.map((v) => (b[v] ? b[v].value : "")));
+          const rows = res.results.bindings.map((b) => vars.map((v) => term(b[v])));
           clear(meta, `${rows.length} result${rows.length === 1 ? "" : "s"} · ${ms} ms`);
           clear(out, table(vars, rows));
         }
