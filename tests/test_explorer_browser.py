@@ -131,6 +131,8 @@ def open_page(browser, kb):
 def test_sign_in_redirect_and_csp(open_page, kb):
     r = httpx.get(kb["url"] + "/", follow_redirects=False)
     assert r.status_code in (302, 307) and r.headers["location"].endswith("/ui")
+    r = httpx.get(kb["url"] + "/graph", follow_redirects=False)
+    assert r.status_code in (302, 307) and r.headers["location"].endswith("/ui#/entities")
     ui = httpx.get(kb["url"] + "/ui")
     csp = ui.headers["content-security-policy"]
     assert ui.status_code == 200 and "script-src 'self'" in csp and "unsafe-inline" not in csp.split("style-src")[0]

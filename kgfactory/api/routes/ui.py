@@ -48,6 +48,12 @@ def root(request: Request) -> RedirectResponse:
     return RedirectResponse(request.scope.get("root_path", "").rstrip("/") + "/ui", status_code=307)
 
 
+@router.api_route("/graph", methods=["GET", "HEAD"])
+def graph(request: Request) -> RedirectResponse:
+    """The graph is explored from the entity search."""
+    return RedirectResponse(request.scope.get("root_path", "").rstrip("/") + "/ui#/entities", status_code=307)
+
+
 @router.api_route("/ui", methods=["GET", "HEAD"])
 @router.api_route("/ui/", methods=["GET", "HEAD"])
 def explorer(request: Request) -> HTMLResponse:
