@@ -18,21 +18,28 @@ import time
 import unicodedata
 import weakref
 from bisect import bisect_left
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
+from itertools import chain
 from typing import Any, Callable, Iterator
 
 from ..textnorm import normalise
 
 FUZZY_MIN = 0.75  # similarity a fuzzy match needs
-FUZZY_CANDIDATES = 200  # names compared per query (those sharing the most trigrams with it)
+FUZZY_CANDIDATES = 60  # names compared per query (those sharing the most trigrams with it)
 MAX_TENANTS = 64  # tenant tables kept (least recently used dropped)
 
 
 def fold(text: str) -> str:
     """The search key of a name or a query: textnorm.normalise, then accents dropped."""
-    s = unicodedata.normalize("NFKD", normalise(text))
+    return unaccent(normalise(text))
+
+
+def unaccent(key: str) -> str:
+    if key.isascii():
+        return key
+    s = unicodedata.normalize("NFKD", key)
     return "".join(ch for ch in s if not unicodedata.combining(ch))
 
 
@@ -60,7 +67,8 @@ class NameTable:
     exact: dict[str, int] = field(default_factory=dict)  # key -> k
     words: list[str] = field(default_factory=list)
     word_key: list[int] = field(default_factory=list)  # words[j] is (a suffix of) keys[word_key[j]]
-    grams: dict[str, list[int]] = field(default_factory=dict)  # trigram -> keys holding it
+    _grams: dict[str, list[int]] | None = None  # trigram -> keys holding it (built on the first fuzzy search)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def build(cls, names: dict[str, list[int]], tenant_of: list[str], tenant: str) -> "NameTable":
@@ -69,22 +77,20 @@ class NameTable:
         for name, positions in names.items():
             own = [p for p in positions if tenant_of[p] == tenant]
             if own:
-                by_key.setdefault(fold(name), []).extend(own)
+                by_key.setdefault(unaccent(name), []).extend(own)  # index keys are normalised already
         pairs: list[tuple[str, int]] = []
         for key, own in by_key.items():
             if not key:
                 continue
             k = len(t.keys)
             t.keys.append(key)
-            t.owners.append(sorted(set(own)))
+            t.owners.append(own if len(own) == 1 else sorted(set(own)))
             t.exact[key] = k
             pairs.append((key, k))
             at = key.find(" ")
             while at >= 0:
                 pairs.append((key[at + 1:], k))
                 at = key.find(" ", at + 1)
-            for g in trigrams(key):
-                t.grams.setdefault(g, []).append(k)
         pairs.sort()
         t.words = [w for w, _ in pairs]
         t.word_key = [k for _, k in pairs]
@@ -127,24 +133,34 @@ class NameTable:
                 yield from (Hit(p, "prefix", score) for p in self.owners[k])
             j += 1
 
+    def grams(self) -> dict[str, list[int]]:
+        with self._lock:
+            if self._grams is None:
+                grams: dict[str, list[int]] = {}
+                for k, key in enumerate(self.keys):
+                    for g in trigrams(key):
+                        grams.setdefault(g, []).append(k)
+                self._grams = grams
+            return self._grams
+
     def _fuzzy(self, q: str, taken: set[int]) -> list[Hit]:
-        counts: dict[int, int] = {}
-        for g in trigrams(q):
-            for k in self.grams.get(g, ()):
-                counts[k] = counts.get(k, 0) + 1
-        need = max(1, len(trigrams(q)) // 3)
-        best = sorted((k for k, n in counts.items() if n >= need), key=lambda k: -counts[k])[:FUZZY_CANDIDATES]
+        grams, qg = self.grams(), trigrams(q)
+        counts = Counter(chain.from_iterable(grams.get(g, ()) for g in qg))  # counted in C
+        need = max(1, len(qg) // 2)  # one typo changes at most three trigrams
+        best = [k for k, n in counts.most_common(FUZZY_CANDIDATES) if n >= need]
         hits = []
+        matcher = SequenceMatcher(None, autojunk=False)
+        matcher.set_seq2(q)  # the query is analysed once; each name is compared to it
         for k in best:
-            sim = similarity(q, self.keys[k])
+            sim = similarity(q, self.keys[k], matcher)
             if sim >= FUZZY_MIN:
                 hits += [Hit(p, "fuzzy", round(0.7 * sim, 4)) for p in self.owners[k] if p not in taken]
         return hits
 
 
-def similarity(q: str, key: str) -> float:
+def similarity(q: str, key: str, matcher: SequenceMatcher | None = None) -> float:
     """How alike a query and a name are: the best difflib ratio against the whole name, its start (as long as
-    the query: a typo in what was typed so far) and each word-suffix of it."""
+    the query: a typo in what was typed so far) and each word-suffix of it. `matcher`: one with seq2 = q."""
     parts = [key]
     if len(q) >= 4 and len(key) > len(q):
         parts.append(key[:len(q)])
@@ -153,7 +169,15 @@ def similarity(q: str, key: str) -> float:
         rest = key[at + 1:]
         parts += [rest, rest[:len(q)]] if len(rest) > len(q) >= 4 else [rest]
         at = key.find(" ", at + 1)
-    return max(SequenceMatcher(None, q, p, autojunk=False).ratio() for p in parts)
+    if matcher is None:
+        matcher = SequenceMatcher(None, autojunk=False)
+        matcher.set_seq2(q)
+    best = 0.0
+    for p in parts:
+        matcher.set_seq1(p)
+        if matcher.real_quick_ratio() > best and matcher.quick_ratio() > best:  # cheap upper bounds first
+            best = max(best, matcher.ratio())
+    return best
 
 
 class NameSearch:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Sequence
 
-from ..errors import InvalidInputError, NotFoundError
+from ..errors import InvalidParameterError, NotFoundError
 from . import limits as L
 from .results import (EntityDetail, EntityGraph, EntityHit, EntityRelationInfo, EntitySearchResult, GraphEdge,
                       GraphNode, OntologyClasses, OntologyClassInfo, OntologyPropertyInfo, QuarantineList)
@@ -24,7 +24,7 @@ _names_lock = threading.Lock()
 
 def _bounded_int(name: str, value: Any, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidInputError(f"{name} {value!r}: a whole number from {low} to {high}")
+        raise InvalidParameterError(f"{name} {value!r}: a whole number from {low} to {high}", name)
     return value
 
 
@@ -34,14 +34,14 @@ def _names(value: Any, field: str, allowed: set[str], what: str) -> list[str] | 
         return None
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)) or not all(isinstance(x, str) for x in items):
-        raise InvalidInputError(f"{field}: a list of {what} names (or one comma-separated string)")
+        raise InvalidParameterError(f"{field}: a list of {what} names (or one comma-separated string)", field)
     names = list(dict.fromkeys(x.strip() for x in items if x.strip()))
     if len(names) > L.MAX_GRAPH_FILTERS:
-        raise InvalidInputError(f"{field}: at most {L.MAX_GRAPH_FILTERS} {what} names")
+        raise InvalidParameterError(f"{field}: at most {L.MAX_GRAPH_FILTERS} {what} names", field)
     unknown = [n for n in names if n not in allowed]
     if unknown:
         shown = ", ".join(repr(n[:50]) for n in unknown[:3])
-        raise InvalidInputError(f"{field}: unknown {what} {shown} (see GET /v1/ontology/classes)")
+        raise InvalidParameterError(f"{field}: unknown {what} {shown} (see GET /v1/ontology/classes)", field)
     return names or None
 
 
@@ -59,16 +59,20 @@ class Explorer:
         from ..retrieval.name_search import fold
 
         if not isinstance(q, str) or not q.strip():
-            raise InvalidInputError("q: give 1 to 200 characters of an entity name")
+            raise InvalidParameterError("q: give 1 to 200 characters of an entity name", "q")
         if len(q) > L.MAX_ENTITY_QUERY_CHARS:
-            raise InvalidInputError(f"q: at most {L.MAX_ENTITY_QUERY_CHARS} characters (got {len(q)})")
+            raise InvalidParameterError(f"q: at most {L.MAX_ENTITY_QUERY_CHARS} characters (got {len(q)})", "q")
         limit = _bounded_int("limit", limit, 1, L.ENTITY_SEARCH_MAX)
         onto = self.services.ontology
         if label is not None and (not isinstance(label, str) or label not in onto.classes):
-            raise InvalidInputError(f"label: unknown ontology class {str(label)[:50]!r} (see GET /v1/ontology/classes)")
+            raise InvalidParameterError(f"label: unknown ontology class {str(label)[:50]!r} "
+                                        "(see GET /v1/ontology/classes)", "label")
         retriever = self.services.retriever
         if retriever is None:
             raise NotAvailableError("entity search needs the retriever's graph index")
+        key = fold(q)
+        if not key:  # punctuation alone names nothing (and must not prefix-match everything)
+            return EntitySearchResult(q=q, items=[])
         idx = retriever.index()
         table = self._name_search().table(idx, self.tenant)
         labels, df = idx.entity_labels, idx.entity_df
@@ -79,7 +83,7 @@ class Explorer:
         def keep(pos: int) -> bool:
             return label is None or onto.is_a(labels[pos], label)
 
-        hits = table.search(fold(q), limit, keep=keep, rank=lambda pos: (-mentions(pos), len(idx.entity_names[pos])))
+        hits = table.search(key, limit, keep=keep, rank=lambda pos: (-mentions(pos), len(idx.entity_names[pos])))
         items = [EntityHit(id=idx.entity_ids[h.pos], name=idx.entity_names[h.pos], label=labels[h.pos],
                            aliases=list(idx.entity_aliases[h.pos]), mentions=mentions(h.pos), match=h.match,
                            score=h.score) for h in hits]
@@ -138,7 +142,7 @@ class Explorer:
         properties, or CO_OCCURS), `classes` nodes of those classes (or subclasses). `truncated`: the node cap or
         the per-step edge budget left some out. Expanding a node is this call on that node."""
         if isinstance(depth, bool) or depth not in L.GRAPH_DEPTHS:
-            raise InvalidInputError(f"depth {depth!r}: 1 or 2")
+            raise InvalidParameterError(f"depth {depth!r}: 1 or 2", "depth")
         limit = _bounded_int("limit", limit, 1, L.GRAPH_NODES_MAX)
         onto = self.services.ontology
         type_list = _names(types, "types", onto.relation_types() | {CO_OCCURS}, "relation type")
