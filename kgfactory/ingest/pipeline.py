@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import InvalidInputError, KGFError
 from ..ports import Embedder, Extractor, ExtractorRun, GraphStore, IngestListener, VectorStore
-from ..types import ALL_TENANTS, Chunk, Document, Extraction, FileError, IngestRun, utcnow
+from ..types import ALL_TENANTS, Chunk, Document, Entity, Extraction, FileError, IngestRun, utcnow
 from .chunker import Chunker
 from .parsers import iter_documents
 from .aliases import merge_short_forms
@@ -42,9 +42,25 @@ class DeleteReport:
 
 
 @dataclass
-class _Group:
+class Group:
+    """Documents admitted for one write: what `_admit` decided, before any work on them."""
     docs: list[Document] = field(default_factory=list)
     replaces: dict[str, list[str]] = field(default_factory=dict)  # new doc id -> old doc ids of the same source
+
+
+
+@dataclass
+class Prepared:
+    """A group after the store-free half: everything `commit` writes, computed without touching a store."""
+    docs: list[Document] = field(default_factory=list)  # the documents that produced chunks
+    chunks_by_doc: dict[str, list[Chunk]] = field(default_factory=dict)
+    all_chunks: list[Chunk] = field(default_factory=list)
+    vectors: np.ndarray | None = None  # one row per chunk of all_chunks
+    extraction: Extraction = field(default_factory=Extraction)
+    new_entities: list[Entity] = field(default_factory=list)  # entities whose names need a vector
+    entity_vectors: np.ndarray | None = None  # one row per new_entities
+    errors: list[FileError] = field(default_factory=list)  # documents dropped before writing (no chunks)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage spent preparing
 
 
 class IngestPipeline:
@@ -64,6 +80,9 @@ class IngestPipeline:
         self.group_size = group_size
         self.max_file_bytes, self.max_record_chars = max_file_bytes, max_record_chars
         self._ready = False
+        # entity names with a vector (see ingest); a fresh pipeline knows none and reads no store
+        self._embedded: set[str] = set()
+        self._check_store = False
 
     def ensure_ready(self, entity_labels: Iterable[str] = ()) -> None:
         if not self._ready:
@@ -85,9 +104,9 @@ class IngestPipeline:
             self.extractor_run.start_run()
         # entity vectors: skip names embedded earlier in this run, and (only when the store already held
         # entities, the incremental case) names that already have a vector there
-        self._embedded: set[str] = set()
+        self._embedded = set()
         self._check_store = self.extractor is not None and self.vectors.count("entities") > 0
-        group = _Group()
+        group = Group()
         t = time.perf_counter()
         for item in iter_documents(paths, tenant=tenant, tags=tags, metadata=metadata,
                                    max_file_bytes=self.max_file_bytes, max_record_chars=self.max_record_chars):
@@ -100,7 +119,7 @@ class IngestPipeline:
                 self._admit(item, group, run, progress)
                 if len(group.docs) >= self.group_size:
                     self._process(group, run, progress)
-                    group = _Group()
+                    group = Group()
             t = time.perf_counter()
         if group.docs:
             self._process(group, run, progress)
@@ -115,7 +134,7 @@ class IngestPipeline:
         self.graph.record_run(run)
         return run
 
-    def _admit(self, doc: Document, group: _Group, run: IngestRun, progress: Progress | None) -> None:
+    def _admit(self, doc: Document, group: Group, run: IngestRun, progress: Progress | None) -> None:
         """Decide: unchanged (skip), pending leftover (repair), new or changed (ingest)."""
         existing = self.graph.get_document(doc.id)
         if existing and existing.status == "complete":
@@ -132,12 +151,21 @@ class IngestPipeline:
         if olds:
             group.replaces[doc.id] = olds
 
-    def _process(self, group: _Group, run: IngestRun, progress: Progress | None) -> None:
-        timings = run.timings
+    def _process(self, group: Group, run: IngestRun, progress: Progress | None) -> None:
+        self.commit(group, self.prepare(group.docs), run, progress)
+
+    # -- the two halves of a group: prepare (no store writes) and commit (all writes) --------------
+    def prepare(self, docs: list[Document]) -> Prepared:
+        """Chunk, embed, extract, merge short forms, add subjects and embed new entity names; writes nothing.
+
+        The only store access is a read: when the run started on a store that already held entities
+        (`_check_store`), names with a vector there are not embedded again. A pipeline that never ran
+        `ingest` (a worker elsewhere) has `_check_store` False and an empty `_embedded`, so it touches no store.
+        """
+        p = Prepared()
+        timings = p.timings
         t = time.perf_counter()
-        chunks_by_doc: dict[str, list[Chunk]] = {}
-        docs: list[Document] = []
-        for doc in group.docs:
+        for doc in docs:
             try:
                 chunks = self.chunker.split(doc)
             except Exception as e:  # one bad document must not stop the batch
@@ -145,47 +173,61 @@ class IngestPipeline:
             else:
                 reason = "no text to index after chunking"
             if not chunks:
-                run.errors.append(FileError(source=doc.source, reason=reason))
-                _tick(progress, "document")
+                p.errors.append(FileError(source=doc.source, reason=reason))
                 continue
-            chunks_by_doc[doc.id] = chunks
-            docs.append(doc)
-        all_chunks = [c for d in docs for c in chunks_by_doc[d.id]]
-        timings["chunk"] += time.perf_counter() - t
-        if not docs:
-            return
+            p.chunks_by_doc[doc.id] = chunks
+            p.docs.append(doc)
+        p.all_chunks = [c for d in p.docs for c in p.chunks_by_doc[d.id]]
+        timings["chunk"] = time.perf_counter() - t
+        if not p.docs:
+            return p
 
         t = time.perf_counter()
-        vectors = self.embedder.embed([c.text for c in all_chunks])
-        timings["embed"] += time.perf_counter() - t
+        p.vectors = self.embedder.embed([c.text for c in p.all_chunks])
+        timings["embed"] = time.perf_counter() - t
 
-        extraction = Extraction()
-        new_entities: list = []
         if self.extractor is not None:
             t = time.perf_counter()
-            extraction = self.extractor.extract(all_chunks, tenant=docs[0].tenant)
-            merge_short_forms(all_chunks, extraction)
-            add_subjects(docs, all_chunks, extraction)
-            timings["extract"] += time.perf_counter() - t
+            p.extraction = self.extractor.extract(p.all_chunks, tenant=p.docs[0].tenant)
+            merge_short_forms(p.all_chunks, p.extraction)
+            add_subjects(p.docs, p.all_chunks, p.extraction)
+            timings["extract"] = time.perf_counter() - t
             # entity names cost as much to embed as the chunks do on a CPU: only embed the ones without a vector
-            new_entities = [e for e in extraction.entities if e.id not in self._embedded]
+            new_entities = [e for e in p.extraction.entities if e.id not in self._embedded]
             if self._check_store and new_entities:
                 t = time.perf_counter()
                 have = self.vectors.existing_entity_ids([e.id for e in new_entities])
                 new_entities = [e for e in new_entities if e.id not in have]
-                timings["write"] += time.perf_counter() - t
+                timings["write"] = time.perf_counter() - t
             if new_entities:
                 t = time.perf_counter()
-                entity_vectors = self.embedder.embed([e.name for e in new_entities], batch_size=256)
+                p.entity_vectors = self.embedder.embed([e.name for e in new_entities], batch_size=256)
                 timings["embed"] += time.perf_counter() - t
+            p.new_entities = new_entities
+        return p
+
+    def commit(self, group: Group, prepared: Prepared, run: IngestRun, progress: Progress | None) -> None:
+        """Write a prepared group: pending documents, chunks, graph facts, vectors, then 'complete'; listeners
+        are told; a failed write is rolled back; replaced versions go only after the new one is complete."""
+        timings = run.timings
+        for k, v in prepared.timings.items():
+            timings[k] = timings.get(k, 0.0) + v
+        for err in prepared.errors:
+            run.errors.append(err)
+            _tick(progress, "document")
+        docs, all_chunks, extraction = prepared.docs, prepared.all_chunks, prepared.extraction
+        new_entities = prepared.new_entities
+        if not docs:
+            return
         t = time.perf_counter()
         try:
-            self._write(docs, all_chunks, vectors, extraction, run)
+            assert prepared.vectors is not None  # set whenever docs is
+            self._write(docs, all_chunks, prepared.vectors, extraction, run)
             if self.extractor is not None and new_entities:
-                self.vectors.upsert_entities(new_entities, entity_vectors)
+                self.vectors.upsert_entities(new_entities, prepared.entity_vectors)
                 self._embedded.update(e.id for e in new_entities)
             entities_per_doc = _entities_per_doc(extraction, all_chunks)
-            self.graph.complete_documents([{"id": d.id, "chunks": len(chunks_by_doc[d.id]),
+            self.graph.complete_documents([{"id": d.id, "chunks": len(prepared.chunks_by_doc[d.id]),
                                             "entities": entities_per_doc.get(d.id, 0), "run_id": run.id} for d in docs])
             for listener in self.listeners:
                 listener.documents_written(docs, all_chunks, extraction)
