@@ -223,7 +223,7 @@ class IngestPipeline:
         try:
             assert prepared.vectors is not None  # set whenever docs is
             self._write(docs, all_chunks, prepared.vectors, extraction, run)
-            if self.extractor is not None and new_entities:
+            if self.extractor is not None and new_entities and prepared.entity_vectors is not None:
                 self.vectors.upsert_entities(new_entities, prepared.entity_vectors)
                 self._embedded.update(e.id for e in new_entities)
             entities_per_doc = _entities_per_doc(extraction, all_chunks)
