@@ -184,3 +184,21 @@ def test_bulk_co_occurrence_equals_the_per_pair_result(extractor, sample_dir):
     assert len(co) > 50 and any(len(r[3]) > 1 for r in co)  # enough pairs, some in several chunks
     assert rel_set(bulk) == rel_set(old)
     assert {e.id for e in bulk.entities} == {e.id for e in old.entities}
+
+
+def test_without_noun_phrases_only_entities_and_sentences_run(ontology, sample_dir):
+    from kgfactory.ingest.chunker import Chunker
+    from kgfactory.ingest.parsers import iter_documents
+    from kgfactory.types import FileError
+
+    ex = SpacyExtractor(ontology, noun_phrases=False)
+    nlp = ex._load()
+    assert set(nlp.pipe_names) == {"senter", "entity_ruler", "ner"} and ex.name.endswith("+ruler+senter")
+    docs = [d for d in iter_documents([str(sample_dir)]) if not isinstance(d, FileError)]
+    chunks = [c for d in docs for c in Chunker().split(d)]
+    x = ex.extract(chunks)
+    names = {e.id: e.name for e in x.entities}
+    assert {e.source for e in x.entities} <= {"vocabulary", "ner"}  # no noun-phrase candidates
+    assert ("worksFor", "Tomas Berg", "Helios Robotics") in {(r.type, names[r.source_id], names[r.target_id])
+                                                            for r in x.relations}
+    assert any(r.type == "CO_OCCURS" for r in x.relations)
