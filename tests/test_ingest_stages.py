@@ -152,40 +152,6 @@ def test_groups_in_flight_never_exceed_the_bound(make_services, corpus, extracto
     assert svc.pipeline.stage_stats.peak_inflight == 2
 
 
-class PerPairExtractor(SpacyExtractor):
-    """The extractor with co-occurrence computed the old way: a Python set insert per pair of each window."""
-
-    def _co_occurs(self, windows):
-        rels: dict = {}
-        for cid, window in windows:
-            for i, a in enumerate(window):
-                for b in window[i + 1:]:
-                    rels.setdefault((a, b), set()).add(cid)
-        return rels
-
-
-def test_bulk_co_occurrence_equals_the_per_pair_result(extractor, sample_dir):
-    from kgfactory.ingest.chunker import Chunker
-    from kgfactory.ingest.parsers import iter_documents
-    from kgfactory.types import FileError
-
-    docs = [d for d in iter_documents([str(sample_dir)]) if not isinstance(d, FileError)]
-    chunker = Chunker(size=300, overlap=40)  # small chunks: many windows, some entities in several chunks
-    chunks = [c for d in docs for c in chunker.split(d)]
-    per_pair = PerPairExtractor(extractor.ontology)
-    per_pair._nlp, per_pair.pipeline_name, per_pair._has_parser = extractor._load(), extractor.pipeline_name, \
-        extractor._has_parser
-
-    def rel_set(x):
-        return {(r.source_id, r.target_id, r.type, tuple(r.chunk_ids)) for r in x.relations}
-
-    bulk, old = extractor.extract(chunks), per_pair.extract(chunks)
-    co = {r for r in rel_set(old) if r[2] == "CO_OCCURS"}
-    assert len(co) > 50 and any(len(r[3]) > 1 for r in co)  # enough pairs, some in several chunks
-    assert rel_set(bulk) == rel_set(old)
-    assert {e.id for e in bulk.entities} == {e.id for e in old.entities}
-
-
 def test_without_noun_phrases_only_entities_and_sentences_run(ontology, sample_dir):
     from kgfactory.ingest.chunker import Chunker
     from kgfactory.ingest.parsers import iter_documents

@@ -13,8 +13,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-import numpy as np
-
 from ..errors import ConfigError, ExtractionError
 from ..textnorm import clean_surface, is_junk, normalise
 from ..types import Chunk, Entity, Extraction, Mention, Relation, RelationViolation, content_id
@@ -117,13 +115,10 @@ class SpacyExtractor:
         mentions: dict[tuple[str, str], int] = {}
         rels: dict[tuple[str, str, str], set[str]] = {}
         self._refused: dict[tuple[str, str, str], set[str]] = {}  # domain/range violations -> quarantine
-        self._windows: list[tuple[str, list[str]]] = []  # (chunk id, sorted entity ids of a sentence window)
         try:
             docs = nlp.pipe([c.text for c in chunks], batch_size=self.batch_size)
             for chunk, doc in zip(chunks, docs):
                 self._one(chunk, doc, tenant, found, mentions, rels)
-            for (a, b), cids in self._co_occurs(self._windows).items():
-                rels[(a, b, CO_OCCURS)] = cids
         except Exception as e:
             raise ExtractionError(f"spaCy failed on a batch of {len(chunks)} chunks: {e}") from e
         entities = [Entity(id=eid, name=f.name, label=f.cls, aliases=sorted(f.aliases - {f.name}), tenant=tenant,
@@ -204,12 +199,10 @@ class SpacyExtractor:
             by_sent.setdefault(sent_of.get(span.sent.start, 0), set()).add(eid)
         for k, here in by_sent.items():
             window = sorted(here | by_sent.get(k + 1, set()))[:MAX_ENTITIES_PER_CHUNK]
-            if len(window) > 1:
-                self._windows.append((chunk.id, window))
+            for i, a in enumerate(window):
+                for b in window[i + 1:]:
+                    rels.setdefault((a, b, CO_OCCURS), set()).add(chunk.id)
         self._typed(chunk, doc, in_chunk, found, rels)
-
-    def _co_occurs(self, windows: list[tuple[str, list[str]]]) -> dict[tuple[str, str], set[str]]:
-        return co_occurrences(windows)
 
     def _typed(self, chunk: Chunk, doc, in_chunk, found, rels) -> None:
         """Adjacent entity pairs in one sentence joined by a property's trigger phrase."""
@@ -228,42 +221,3 @@ class SpacyExtractor:
                     else:  # never silently into the graph, never silently lost: the quarantine lists it
                         self._refused.setdefault((a, b, prop), set()).add(chunk.id)
                     break
-
-
-def co_occurrences(windows: Sequence[tuple[str, Sequence[str]]]) -> dict[tuple[str, str], set[str]]:
-    """Every pair (a < b) of each window's sorted entity ids, with the chunks it occurs in, computed in bulk.
-
-    A batch holds ~10^5 pairs: ids become integer ranks (so a < b stays the string order), each window's pairs
-    come from one triu_indices, and np.unique over (pair, chunk) codes replaces a set insert per pair."""
-    if not windows:
-        return {}
-    names = sorted({e for _, w in windows for e in w})
-    rank = {e: i for i, e in enumerate(names)}
-    chunk_ids = sorted({c for c, _ in windows})
-    chunk_rank = {c: i for i, c in enumerate(chunk_ids)}
-    tri: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    parts_a, parts_b, parts_c = [], [], []
-    for cid, window in windows:
-        k = len(window)
-        if k < 2:
-            continue
-        if k not in tri:
-            tri[k] = np.triu_indices(k, 1)
-        i, j = tri[k]
-        codes = np.fromiter((rank[e] for e in window), dtype=np.int64, count=k)
-        parts_a.append(codes[i])
-        parts_b.append(codes[j])
-        parts_c.append(np.full(len(i), chunk_rank[cid], dtype=np.int64))
-    if not parts_a:
-        return {}
-    n, m = len(names), len(chunk_ids)
-    pair = np.concatenate(parts_a) * n + np.concatenate(parts_b)
-    codes = np.unique(pair * m + np.concatenate(parts_c))
-    pair, chunk = np.divmod(codes, m)
-    starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
-    ends = np.r_[starts[1:], len(pair)]
-    out: dict[tuple[str, str], set[str]] = {}
-    for s0, e0 in zip(starts.tolist(), ends.tolist()):
-        a, b = divmod(int(pair[s0]), n)
-        out[(names[a], names[b])] = {chunk_ids[c] for c in chunk[s0:e0].tolist()}
-    return out
