@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     extract_noun_phrases: bool = True
     extract: bool = Field(default=True, description="Extract entities/relations and write the graph; off = vector-only ingest.")
 
+    ingest_pipeline: Literal["serial", "threaded"] = Field(default="threaded", description="threaded: parsing/extraction of the next group of documents overlaps embedding and writes of the current one; serial: one stage at a time (debugging). Both write the same documents, chunks and graph.")
+    ingest_inflight_groups: int = Field(default=3, ge=1, le=64, description="Groups of documents between admission and written in a threaded ingest (bounds its memory).")
+
     # limits
     max_file_bytes: int = 50 * 1024 * 1024
     max_record_chars: int = 2_000_000

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, List, Optional
@@ -135,12 +136,16 @@ def ingest(
         quiet = as_json or not err.is_terminal
         total = 0 if quiet else documents_to_do(files)
         with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("documents"),
-                      TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err, transient=True,
-                      disable=quiet) as bar:
-            task = bar.add_task("ingest", total=total)
+                      TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                      TextColumn("[dim]{task.fields[stage]}"), console=err, transient=True, disable=quiet) as bar:
+            task = bar.add_task("ingest", total=total, rate="", stage="")
+            started = time.monotonic()
 
             def progress(p) -> None:  # IngestProgress: locally as documents are written, remotely as polled
-                bar.update(task, completed=p.documents_processed, total=max(total, p.documents_processed))
+                secs = time.monotonic() - started
+                rate = f"{p.documents_processed / secs:,.1f} docs/s" if secs > 1 else ""
+                bar.update(task, completed=p.documents_processed, total=max(total, p.documents_processed),
+                           rate=rate, stage=f"limited by {p.stage}" if p.stage else "")
 
             res = kb.ingest(targets, tags=tag, progress=progress)
         stats = None if url else kb.service.stats()

@@ -89,6 +89,7 @@ class IngestProgress(BaseModel):
     files_total: int
     jobs_done: int
     jobs_total: int
+    stage: str = ""  # the ingest stage that limits throughput so far (a local threaded ingest; empty otherwise)
 
 
 class IngestResult(BaseModel):
