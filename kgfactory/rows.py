@@ -219,3 +219,16 @@ class ViewEdge:
     b: str | None
     type: str
     props: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRow:
+    """One entry of the graph store's change log: the write or delete that moved the global revision to
+    `revision`. kind: 'write' (documents completed), 'delete' (a document removed), 'all' (an ontology change or
+    RDF import, no document list: readers reload). `at`: seconds since the epoch, the writer's clock."""
+
+    revision: int
+    kind: str
+    doc_ids: list[str]
+    tenants: list[str]
+    at: float
