@@ -261,7 +261,6 @@ def build_services(settings: Settings | None = None) -> Services:
     quarantine = Quarantine(settings.data_dir / "quarantine.sqlite")
     closers[1:1] = [rdf.close, quarantine.close]  # closed before the graph store they read
     pipeline.listeners.append(SemanticSync(rdf, quarantine, ontology, graph))
-    pipeline.listeners.append(retriever)  # patches its graph index after this process's ingests and deletes
     return Services(settings, ontology, graph, vectors, embedder, extractor, pipeline, retriever, answerer, closers,
                     llm=llm, rdf=rdf, quarantine=quarantine)
 
