@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     api_max_json_bytes: int = Field(default=2 * 1024 * 1024, gt=0, description="Largest JSON request body.")
     api_rate_limit_per_minute: int = Field(default=600, ge=0, description="Requests per minute per API key; 0 = no limit.")
     api_cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (JSON list).")
+    key_store_path: Path | None = Field(default=None, description="The API key store (SQLite); empty = <data_dir>/api/keys.sqlite. API replicas on one host point it at one shared file.")
     api_jobs_keep: int = Field(default=1000, ge=1, description="Finished ingest jobs kept per tenant in <data_dir>/api/jobs.sqlite (older ones are dropped).")
     cypher_timeout_ms: int = Field(default=5000, gt=0, description="Analyst Cypher time limit.")
     cypher_max_rows: int = Field(default=10000, gt=0, description="Analyst Cypher row cap.")

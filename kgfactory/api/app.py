@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None, services=None, announce_url: st
         own = services is None
         svc = build_services(settings) if own else services
         data_dir = svc.settings.data_dir
-        keys = KeyStore(keystore_path(data_dir))
+        keys = KeyStore(keystore_path(data_dir, settings.key_store_path))
         audit_log = AuditLog(audit_path(data_dir))
         write_lock = threading.Lock()
 
