@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import ConfigError
 from .ports import (LLM, Answerer, BatchVectorSearch, CypherViews, Embedder, Extractor, ExtractorRun, GraphStore,
@@ -91,7 +91,7 @@ def build_graph_store(settings: Settings, ontology: Ontology) -> GraphStore:
     raise ConfigError(f"KGF_GRAPH_BACKEND={settings.graph_backend!r} is not supported")
 
 
-def falkordb_address(url: str) -> dict:
+def falkordb_address(url: str) -> dict[str, Any]:
     """KGF_FALKORDB_URL as the FalkorDB adapter's connection arguments: unix:///path or redis://host:port."""
     from urllib.parse import urlsplit
 
