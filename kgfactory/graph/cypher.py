@@ -250,10 +250,14 @@ FOREACH (k IN $keys | MERGE (t:KGMeta {id: k}) SET t.value = coalesce(t.value, 0
 RETURN m.value AS revision
 """
 TRIM_CHANGES = "MATCH (c:KGChange) WHERE c.revision <= $upto DELETE c"
+# the store's revision and the entries after $after in one statement (one transaction: on a Neo4j cluster one
+# member answers both, so a secondary that lags cannot pair a newer revision with an older log); at most $limit
 CHANGES_SINCE = """
-MATCH (c:KGChange) WHERE c.revision > $after AND c.revision <= $upto
-RETURN c.revision AS revision, c.kind AS kind, c.doc_ids AS doc_ids, c.tenants AS tenants, c.at AS at
-ORDER BY c.revision
+MATCH (m:KGMeta {id: 'revision'})
+OPTIONAL MATCH (c:KGChange) WHERE c.revision > $after AND c.revision <= $after + $limit AND c.revision <= m.value
+RETURN m.value AS current, c.revision AS revision, c.kind AS kind, c.doc_ids AS doc_ids, c.tenants AS tenants,
+       c.at AS at
+ORDER BY revision
 """
 
 # --- runs and stats --------------------------------------------------------------------------

@@ -51,17 +51,18 @@ class CypherBase:
         """The logged changes after `revision` up to the store's revision now, in order; None when the log does
         not hold every one of them (trimmed, or the revision moved without an entry: `kgf migrate`, an older
         version's write, a store reset), so the caller must reload whole. At most `change_retention` entries."""
-        cur = self.revision()
+        rows = self._rows(Q.CHANGES_SINCE, {"after": int(revision), "limit": self.change_retention})
+        cur = int(rows[0]["current"] or 0) if rows else 0
         if cur == revision:
             return []
         if cur < revision or cur - revision > self.change_retention:
             return None
-        rows = [ChangeRow(revision=int(r["revision"]), kind=str(r["kind"]), doc_ids=list(r["doc_ids"] or []),
-                          tenants=list(r["tenants"] or []), at=float(r["at"] or 0.0))
-                for r in self._rows(Q.CHANGES_SINCE, {"after": int(revision), "upto": cur})]
-        if [r.revision for r in rows] != list(range(revision + 1, cur + 1)):
+        got = [ChangeRow(revision=int(r["revision"]), kind=str(r["kind"]), doc_ids=list(r["doc_ids"] or []),
+                         tenants=list(r["tenants"] or []), at=float(r["at"] or 0.0))
+               for r in rows if r["revision"] is not None]
+        if [c.revision for c in got] != list(range(revision + 1, cur + 1)):
             return None
-        return rows
+        return got
 
     def revision(self) -> int:
         raise NotImplementedError

@@ -41,7 +41,6 @@ class IndexUpkeep:
         self._lock = threading.Lock()  # the builder lock: index builds, resident vectors
         self._view: DerivedView[int, GraphIndex] = DerivedView(self._build, builder_lock=self._lock)
         self.last_refresh: dict[str, Any] = {}  # how the index was last brought up to date, for stats and benches
-        self.behind: dict[str, Any] = {}  # the follower's last look: store revision, oldest unapplied change's time
         self._stop = threading.Event()
         self._follower: threading.Thread | None = None
 
@@ -124,10 +123,7 @@ class IndexUpkeep:
             return None
         rev = self.graph.revision()
         if rev != held:
-            self.behind = {"store_revision": rev, "since": self._oldest_unapplied(held), "seen_at": time.time()}
             self._view.get(rev)
-        else:
-            self.behind = {"store_revision": rev, "since": None, "seen_at": time.time()}
         return self._view.held_key()
 
     def _oldest_unapplied(self, held: int) -> float | None:
