@@ -92,7 +92,9 @@ def main(argv=None) -> dict:
 
     centres = centroids(args.centroids)
     root = Path(tempfile.mkdtemp(prefix="kgf-bench-replicas-"))
-    cmd = "python -m bench.replicas" + (" --quick" if args.quick else f" --sizes {' '.join(map(str, args.sizes))}")
+    cmd = "python -m bench.replicas" + (" --quick" if args.quick else
+                                         f" --sizes {' '.join(map(str, args.sizes))} --rounds {args.rounds}"
+                                         + (f" --centroids {args.centroids}" if args.centroids else ""))
     out = {**header(cmd), "centres": len(centres), "poll_s": args.poll, "sizes": {}}
     try:
         for n in args.sizes:  # saved after each size, so a long run keeps what it measured
