@@ -1,7 +1,7 @@
 """The benchmark suite in one command.
 
     python -m bench all [--quick]          every benchmark (full by default; --quick = CI-sized, JSON only)
-    python -m bench quality|ingest|query|device|answer|abstain [options of that benchmark]
+    python -m bench quality|ingest|query|device|answer|abstain|replicas [options of that benchmark]
 
 Full runs write bench/results/<name>.json, their BENCHMARKS.md sections (machine, date, commit, command) and
 bench/results/scaling.png. Quick runs write bench/results/quick_<name>.json and leave BENCHMARKS.md alone, so a
@@ -19,6 +19,7 @@ SUITE = {
     "device": ("bench.device", "embedding throughput, PPR over 1M+ edges, CPU vs GPU"),
     "answer": ("bench.answer", "extractive answers: gold quoted, answer-step ms per max_embedded"),
     "abstain": ("bench.abstain", "abstention: false-abstain / false-answer rates per threshold, MuSiQue and HotpotQA"),
+    "replicas": ("bench.replicas", "replica catch-up after another process writes: change-log patch vs full reload"),
 }
 
 

@@ -54,8 +54,6 @@ def batched(retriever, questions: list[str], mode: str = "hybrid", batch: int = 
 def refresh_after_small_change(svc, centres: np.ndarray) -> dict:
     """Seconds to bring the graph index (and the exact resident vectors) up to date after one more 10-chunk
     document is written, and after it is deleted again: the incremental patch, next to a full reload."""
-    from types import SimpleNamespace
-
     from bench.synthetic import build
     from kgfactory.retrieval.graph_index import GraphIndex
     from kgfactory.types import content_id
@@ -64,12 +62,11 @@ def refresh_after_small_change(svc, centres: np.ndarray) -> dict:
     r.index()
     build(svc, 10, centres, seed=987654)  # one document on one topic: its entities already exist, as usual
     doc_id = content_id("syn-doc-987654-0", prefix="doc_")
-    r.documents_written([SimpleNamespace(id=doc_id)], [], None)  # what the ingest pipeline tells its listeners
     t = time.perf_counter()
     idx = r.index()
     write_s = time.perf_counter() - t
     written = dict(r.last_refresh)
-    svc.pipeline.delete(doc_id)  # the pipeline notifies the retriever itself
+    svc.pipeline.delete(doc_id)  # both moves are in the graph store's change log
     t = time.perf_counter()
     r.index()
     delete_s = time.perf_counter() - t

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from .ports import (LLM, BatchVectorSearch, CypherViews, Embedder, Extractor, ExtractorRun, GraphStore,
                         IngestListener, StreamingAnswerer, VectorStore)
     from .retrieval.answer import ExtractiveAnswerer
-    from .retrieval.retriever import Retriever
     from .vector.milvus_store import MilvusVectorStore
 
 
@@ -72,10 +71,6 @@ def _extractive(x: ExtractiveAnswerer) -> StreamingAnswerer:
 
 
 def _generating(x: GeneratingAnswerer) -> StreamingAnswerer:
-    return x
-
-
-def _retriever_listens(x: Retriever) -> IngestListener:
     return x
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import ConfigError
 from .ports import (LLM, Answerer, BatchVectorSearch, CypherViews, Embedder, Extractor, ExtractorRun, GraphStore,
@@ -67,13 +67,19 @@ def build_graph_store(settings: Settings, ontology: Ontology) -> GraphStore:
         from .graph.falkordb_server import EmbeddedFalkorDB
         from .graph.falkordb_store import FalkorDBGraphStore
 
+        if settings.falkordb_url:  # a FalkorDB server other processes share (replicas, Ray ingest)
+            return FalkorDBGraphStore(graph_name=settings.graph_name, labels_for=ontology.labels_for,
+                                      call_timeout_s=settings.graph_call_timeout_s,
+                                      change_retention=settings.changelog_retention,
+                                      **falkordb_address(settings.falkordb_url))
         server = EmbeddedFalkorDB(settings.data_dir, detached=settings.falkordb_keep_running)
         sock = server.start()
         on_close = None if settings.falkordb_keep_running else server.stop
         try:
             return FalkorDBGraphStore(graph_name=settings.graph_name, unix_socket_path=str(sock),
                                       labels_for=ontology.labels_for, on_close=on_close,
-                                      call_timeout_s=settings.graph_call_timeout_s)
+                                      call_timeout_s=settings.graph_call_timeout_s,
+                                      change_retention=settings.changelog_retention)
         except Exception:
             if on_close:
                 on_close()
@@ -83,6 +89,18 @@ def build_graph_store(settings: Settings, ontology: Ontology) -> GraphStore:
 
         return Neo4jGraphStore.from_settings(settings, labels_for=ontology.labels_for)
     raise ConfigError(f"KGF_GRAPH_BACKEND={settings.graph_backend!r} is not supported")
+
+
+def falkordb_address(url: str) -> dict[str, Any]:
+    """KGF_FALKORDB_URL as the FalkorDB adapter's connection arguments: unix:///path or redis://host:port."""
+    from urllib.parse import urlsplit
+
+    u = urlsplit(url)
+    if u.scheme == "unix" and u.path:
+        return {"unix_socket_path": u.path}
+    if u.scheme in ("redis", "falkor", "falkordb") and u.hostname:
+        return {"host": u.hostname, "port": u.port or 6379}
+    raise ConfigError(f"KGF_FALKORDB_URL={url!r} must look like redis://host:port or unix:///path/to.sock")
 
 
 def build_vector_store(settings: Settings) -> MilvusVectorStore:
@@ -244,7 +262,6 @@ def build_services(settings: Settings | None = None) -> Services:
     quarantine = Quarantine(settings.data_dir / "quarantine.sqlite")
     closers[1:1] = [rdf.close, quarantine.close]  # closed before the graph store they read
     pipeline.listeners.append(SemanticSync(rdf, quarantine, ontology, graph))
-    pipeline.listeners.append(retriever)  # patches its graph index after this process's ingests and deletes
     return Services(settings, ontology, graph, vectors, embedder, extractor, pipeline, retriever, answerer, closers,
                     llm=llm, rdf=rdf, quarantine=quarantine)
 

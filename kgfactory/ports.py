@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Protocol, Sequence, r
 
 import numpy as np
 
-from .rows import (ChunkEntity, ChunkLinks, ChunkRef, ChunkRow, ChunkText, DocumentRow, EdgeRow, EntityClassRow,
-                   EntityMention, EntityRecord, EntityRelation, EntityRow, MentionRow, Neighbour, NeighbourhoodEdge,
-                   NodeRecord, RelationRecord, TypedRelationRow)
+from .rows import (ChangeRow, ChunkEntity, ChunkLinks, ChunkRef, ChunkRow, ChunkText, DocumentRow, EdgeRow,
+                   EntityClassRow, EntityMention, EntityRecord, EntityRelation, EntityRow, MentionRow, Neighbour,
+                   NeighbourhoodEdge, NodeRecord, RelationRecord, TypedRelationRow)
 from .types import Answer, Chunk, Completion, Document, Entity, Extraction, IngestRun, Mention, Relation
 
 if TYPE_CHECKING:  # retrieval.models is plain pydantic, but ports must not import a subsystem at run time
@@ -158,6 +158,16 @@ class GraphStore(Protocol):
     def tenant_revision(self, tenant: str) -> tuple[int, int]:
         """(this tenant's revision, the revision of writes no tenant owns): what a cache of one tenant's data
         must match."""
+        ...
+
+    # the change log: each move of the revision with what moved it, so other processes patch instead of reloading
+    def append_change(self, kind: str, doc_ids: Sequence[str], tenants: Iterable[str | None] = ()) -> int:
+        """Move the revision and log (revision, kind, doc ids, tenants, time) in one statement; the new revision.
+        complete_documents ('write'), delete_document ('delete') and bump_revision ('all') call it."""
+        ...
+
+    def changes_since(self, revision: int) -> list[ChangeRow] | None:
+        """The changes after `revision` up to now, in order; None when the log no longer reaches back that far."""
         ...
 
     def export_chunks(self, tenant: str | None = None) -> list[ChunkRef]: ...

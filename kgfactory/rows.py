@@ -247,3 +247,16 @@ class NeighbourhoodEdge:
     other_id: str
     other_name: str | None
     other_label: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRow:
+    """One entry of the graph store's change log: the write or delete that moved the global revision to
+    `revision`. kind: 'write' (documents completed), 'delete' (a document removed), 'all' (an ontology change or
+    RDF import, no document list: readers reload). `at`: seconds since the epoch, the writer's clock."""
+
+    revision: int
+    kind: str
+    doc_ids: list[str]
+    tenants: list[str]
+    at: float

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     neo4j_password: str = Field(default="", description="Required with KGF_GRAPH_BACKEND=neo4j (no default).")
     neo4j_database: str = Field(default="neo4j", description="Neo4j database name.")
     neo4j_max_retry_s: float = Field(default=30.0, gt=0, description="How long a write is retried on transient Neo4j errors (deadlocks, leader switch).")
+    falkordb_url: str = Field(default="", description="A FalkorDB server shared by several processes: redis://host:port or unix:///path/to.sock; empty = the embedded engine in data_dir.")
+    changelog_retention: int = Field(default=10000, ge=1, description="Change-log entries the graph store keeps (one per completed write or delete); a replica further behind than this reloads its index whole.")
+    replica_poll_s: float = Field(default=0.5, ge=0, description="How often `kgf serve` checks the graph revision and patches its index from the change log (writes by other processes); 0 = only when a query comes.")
     falkordb_keep_running: bool = Field(default=False, description="Leave the embedded graph server running on close.")
     graph_call_timeout_s: float = Field(default=60.0, gt=0, description="Deadline of one call to the embedded graph engine; past it the call fails (HTTP 503) instead of hanging. Analyst Cypher uses KGF_CYPHER_TIMEOUT_MS plus a margin.")
     graph_name: str = "kgf"
@@ -93,6 +96,7 @@ class Settings(BaseSettings):
     api_max_json_bytes: int = Field(default=2 * 1024 * 1024, gt=0, description="Largest JSON request body.")
     api_rate_limit_per_minute: int = Field(default=600, ge=0, description="Requests per minute per API key; 0 = no limit.")
     api_cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (JSON list).")
+    key_store_path: Path | None = Field(default=None, description="The API key store (SQLite); empty = <data_dir>/api/keys.sqlite. API replicas on one host point it at one shared file.")
     api_jobs_keep: int = Field(default=1000, ge=1, description="Finished ingest jobs kept per tenant in <data_dir>/api/jobs.sqlite (older ones are dropped).")
     cypher_timeout_ms: int = Field(default=5000, gt=0, description="Analyst Cypher time limit.")
     cypher_max_rows: int = Field(default=10000, gt=0, description="Analyst Cypher row cap.")

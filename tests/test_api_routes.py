@@ -350,6 +350,9 @@ def test_health_ready_metrics_and_request_ids(api):
     c.post("/v1/query", json={"question": QUESTION}, headers=h(api["keys"]["a_reader"]))
     graph = c.get("/readyz").json()["checks"]["graph"]["detail"]  # a query brings the index up to the revision
     assert graph["index"]["kind"] in ("full", "incremental") and graph["index"]["revision"] == graph["revision"]
+    rep = graph["replica"]  # this process's index next to the store's revision, and how it last caught up
+    assert rep["revision"] == rep["store_revision"] == graph["revision"] and rep["lag_revisions"] == 0
+    assert rep["lag_seconds"] == 0 and rep["last_catch_up"] in ("patch", "reload") and rep["following"] is True
     m = c.get("/metrics").text
     assert 'kgf_http_request_duration_seconds_count{method="POST",route="/v1/query",status="200"}' in m
     assert 'kgf_retrieval_stage_seconds_count{stage="embed"}' in m

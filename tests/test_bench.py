@@ -36,6 +36,13 @@ def test_query_bench_on_a_small_synthetic_kb(tmp_path):
     assert (tmp_path / "results" / "scaling.png").stat().st_size > 1000
 
 
+def test_replicas_bench_on_a_small_synthetic_kb(tmp_path):
+    _run(tmp_path, "replicas", "--sizes", "300", "--centroids", "40", "--rounds", "1", "--out", "r")
+    s = json.loads((tmp_path / "results" / "r.json").read_text())["sizes"]["300"]
+    assert s["chunks"] == 300 and s["patch_after_write_s"] > 0 and s["patch_after_delete_s"] > 0
+    assert s["full_reload_s"] > 0 and s["lag_after_write_s"] > s["patch_after_write_s"]
+
+
 def test_device_bench_quick(tmp_path):
     _run(tmp_path, "device", "--edges", "20000", "--texts", "8", "--repeat", "2", "--out", "d")
     r = json.loads((tmp_path / "results" / "d.json").read_text())
@@ -66,5 +73,5 @@ def test_abstain_bench_quick(tmp_path):
 
 def test_bench_help_lists_the_suite(tmp_path):
     out = _run(tmp_path, "--help").stdout
-    for name in ("all", "quality", "ingest", "query", "device", "answer", "abstain", "--quick"):
+    for name in ("all", "quality", "ingest", "query", "device", "answer", "abstain", "replicas", "--quick"):
         assert name in out

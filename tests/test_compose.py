@@ -1,5 +1,5 @@
 """The production stack files, checked by parsing them (no Docker engine here to run them): docker-compose.yml,
-.env.example and the Dockerfile."""
+.env.example, the Dockerfile and the nginx config of the two-replica profile."""
 from __future__ import annotations
 
 import json
@@ -28,9 +28,10 @@ def _env(svc: dict) -> dict[str, str]:
 
 def test_services_and_profiles(compose):
     svcs = compose["services"]
-    assert set(svcs) == {"neo4j", "etcd", "minio", "milvus", "api", "ollama"}
+    assert set(svcs) == {"neo4j", "etcd", "minio", "milvus", "api", "ollama", "api-2", "lb"}
     assert svcs["ollama"]["profiles"] == ["llm"]
-    assert all("profiles" not in s for n, s in svcs.items() if n != "ollama")
+    assert svcs["api-2"]["profiles"] == svcs["lb"]["profiles"] == ["replicas"]
+    assert all("profiles" not in s for n, s in svcs.items() if n not in ("ollama", "api-2", "lb"))
     # plugins are baked into the image at build time, never downloaded at container start
     assert svcs["neo4j"]["build"]["context"] == "docker/neo4j"
     assert svcs["neo4j"]["build"]["args"]["NEO4J_IMAGE"].endswith("neo4j:5.26-community}")
@@ -64,11 +65,13 @@ def test_named_volumes_only(compose):
 
 def test_only_the_api_is_exposed_and_on_loopback_by_default(compose):
     for name, svc in compose["services"].items():
-        if name != "api":
-            assert "ports" not in svc, f"{name} publishes ports"
+        if name not in ("api", "lb"):
+            assert not svc.get("ports"), f"{name} publishes ports"
         assert not svc.get("network_mode") == "host"
     (port,) = compose["services"]["api"]["ports"]
     assert port.startswith("${KGF_API_BIND:-127.0.0.1}:") and port.endswith(":8765")
+    (port,) = compose["services"]["lb"]["ports"]  # the replicas' load balancer, on loopback too
+    assert port.startswith("${KGF_API_BIND:-127.0.0.1}:${KGF_LB_PORT:-8780}:")
 
 
 def test_no_default_passwords(compose):
@@ -147,3 +150,90 @@ def test_neo4j_image_bakes_apoc_and_n10s_at_build_time():
     assert not re.search(r"NEO4J_PLUGINS\s*=", text), "plugins are not downloaded at start"
     assert "NEO4J_server_directories_plugins=/plugins" in text
     assert re.search(r"procedures_unrestricted=apoc\.\*,n10s\.\*", text)
+
+
+# --- issue 19: two API replicas behind nginx (`--profile replicas`) -----------------------------------------------
+NGINX_CONF = REPO / "docker" / "nginx" / "replicas.conf"
+
+
+def _nginx_blocks(text: str) -> list:
+    """nginx config as nested [directive, args, children|None] (comments and quoting understood); raises on a
+    directive without its ';', an unbalanced brace or an unterminated string: the structure nginx -t checks first."""
+    tokens = re.findall(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|#[^\n]*|[{};]|[^\s{};"\'#]+|["\']', text)
+    stack: list[list] = [[]]
+    words: list[str] = []
+    for tok in tokens:
+        if tok.startswith("#"):
+            continue
+        assert tok not in ('"', "'"), "unterminated string"
+        if tok == ";":
+            assert words, "empty directive"
+            stack[-1].append([words[0], words[1:], None])
+            words = []
+        elif tok == "{":
+            assert words, "block without a name"
+            block: list = [words[0], words[1:], []]
+            stack[-1].append(block)
+            stack.append(block[2])
+            words = []
+        elif tok == "}":
+            assert not words, f"directive {words} lacks its ';'"
+            assert len(stack) > 1, "unbalanced '}'"
+            stack.pop()
+        else:
+            words.append(tok.strip("\"'"))
+    assert not words and len(stack) == 1, "unterminated directive or block"
+    return stack[0]
+
+
+def _find(blocks: list, name: str) -> list:
+    return [b for b in blocks if b[0] == name]
+
+
+def test_nginx_config_is_valid_in_structure_and_balances_both_replicas(compose):
+    lb = compose["services"]["lb"]
+    (cfg,) = lb["configs"]
+    assert compose["configs"][cfg["source"]]["file"] == "./docker/nginx/replicas.conf"
+    assert cfg["target"] == "/etc/nginx/conf.d/default.conf"  # an http-context include: upstream and server blocks
+    blocks = _nginx_blocks(NGINX_CONF.read_text())
+    assert {b[0] for b in blocks} == {"upstream", "server"}
+    (up,) = _find(blocks, "upstream")
+    servers = [d[1][0] for d in _find(up[2], "server")]
+    replicas = sorted(n for n, s in compose["services"].items() if s.get("build") == "." and n != "lb")
+    assert sorted(s.rsplit(":", 1)[0] for s in servers) == replicas == ["api", "api-2"]
+    assert all(s.endswith(":8765") for s in servers)  # the port `kgf serve` listens on in the image
+    # one API key stays on one replica: its ingest job's status lives there
+    assert _find(up[2], "hash")[0][1] == ["$http_authorization", "consistent"]
+    (srv,) = _find(blocks, "server")
+    (listen,) = _find(srv[2], "listen")
+    assert lb["ports"][0].endswith(":" + listen[1][0])
+    locations = {tuple(b[1]): b[2] for b in _find(srv[2], "location")}
+    assert locations[("/",)] and [d[1] for d in _find(locations[("/",)], "proxy_pass")] == [[f"http://{up[1][0]}"]]
+    assert _find(locations[("/",)], "proxy_buffering")[0][1] == ["off"]  # streamed answers pass as written
+    assert "http://127.0.0.1:8080/lb-health" in lb["healthcheck"]["test"] and ("=", "/lb-health") in locations
+    with pytest.raises(AssertionError):
+        _nginx_blocks("upstream x { server a:1 }")  # the parser does catch a missing ';'
+
+
+def test_replicas_share_the_stores_and_the_key_store_but_not_their_data(compose):
+    svcs = compose["services"]
+    a, b = _env(svcs["api"]), _env(svcs["api-2"])
+    stores = ("KGF_GRAPH_BACKEND", "KGF_NEO4J_URI", "KGF_NEO4J_USER", "KGF_NEO4J_PASSWORD", "KGF_NEO4J_DATABASE",
+              "KGF_MILVUS_URI")
+    assert all(a[k] == b[k] for k in stores) and {k: v for k, v in b.items() if k not in a} == \
+        {"KGF_KEY_STORE_PATH": "/shared/api/keys.sqlite"}
+    assert svcs["api-2"]["ports"] == [] and svcs["api-2"]["image"] == svcs["api"]["image"]
+    vols_b = dict(reversed(v.split(":", 1)) for v in svcs["api-2"]["volumes"])
+    assert vols_b["/data"] != "kgf-data" and vols_b["/shared"] == "kgf-data"  # api's /data: its key store
+    assert "/data" in dict(reversed(v.split(":", 1)) for v in svcs["api"]["volumes"])
+    from kgfactory.api.keys import keystore_path
+    from kgfactory.settings import Settings
+
+    s = Settings(**{k[4:].lower(): v for k, v in b.items() if "${" not in v})
+    assert keystore_path(s.data_dir, s.key_store_path).as_posix() == "/shared/api/keys.sqlite"
+    assert keystore_path(Path("/data")).as_posix() == "/data/api/keys.sqlite"  # where api keeps it
+    # every replica is checked on /readyz and the balancer waits for both
+    for name in ("api", "api-2"):
+        assert "/readyz" in " ".join(svcs[name]["healthcheck"]["test"])
+    assert svcs["lb"]["depends_on"] == {"api": {"condition": "service_healthy"},
+                                        "api-2": {"condition": "service_healthy"}}

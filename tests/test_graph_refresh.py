@@ -1,7 +1,8 @@
 """Incremental refresh of the retriever's graph index: after ingests, deletes and replacements made through the
 pipeline, the patched index must be the index a full load builds (compared by ids, not positions), rank every
-sample question the same way, and keep the exact resident vectors in step. A revision moved by anyone else
-reloads the index whole."""
+sample question the same way, and keep the exact resident vectors in step. Another reader of the same store (a
+replica that did not write) patches from the graph's change log too; it reloads whole only when the log does not
+reach back or holds an ontology change."""
 from __future__ import annotations
 
 import json
@@ -125,12 +126,54 @@ def test_replacement_and_several_changes_at_once(kb):
     _assert_same_rankings(svc)
 
 
-def test_a_foreign_write_reloads_whole(kb):
+def _replica(svc) -> Retriever:
+    """A second reader over the same stores, as another `kgf serve` process holds: nobody tells it of writes."""
+    r = Retriever(svc.graph, svc.vectors, svc.embedder, class_cues=svc.retriever.class_cues,
+                  relation_cues=svc.retriever.relation_cues, vector_search="exact")
+    r.exact_indexes(r.index())
+    return r
+
+
+def test_a_replica_patches_from_the_change_log(kb):
+    svc, corpus, later = kb
+    rep = _replica(svc)
+    held = rep.index().revision
+    svc.pipeline.ingest([str(later / "people.txt")])
+    svc.pipeline.delete(svc.graph.documents_by_source(str(corpus / "helios.md"), "default")[0].id)
+    status = rep.replica_status()
+    assert status["revision"] == held and status["lag_revisions"] == 2 and status["lag_seconds"] >= 0
+    assert rep.catch_up() == svc.graph.revision()
+    assert rep.last_refresh["catch_up"] == "patch" and rep.last_refresh["changes"] == 2
+    assert rep.last_refresh["documents_written"] == 1 and rep.last_refresh["documents_deleted"] == 1
+    status = rep.replica_status()
+    assert status["lag_revisions"] == 0 and status["lag_seconds"] == 0 and status["last_catch_up"] == "patch"
+    got, want = _as_ids(rep.index()), _as_ids(GraphIndex.load(svc.graph))
+    for key in want:
+        assert got[key] == want[key], f"{key} differs from a full load"
+    assert rep._upkeep._exact is not None and rep._upkeep._exact.revision == rep.index().revision
+    fresh = Retriever(svc.graph, svc.vectors, svc.embedder, class_cues=svc.retriever.class_cues,
+                      relation_cues=svc.retriever.relation_cues, vector_search="exact", incremental=False)
+    assert _rankings(rep, "hybrid") == _rankings(fresh, "hybrid")
+
+
+def test_a_replica_past_the_log_window_reloads_and_says_why(kb):
+    svc, corpus, later = kb
+    rep = _replica(svc)
+    svc.graph.change_retention = 1
+    svc.pipeline.ingest([str(later / "people.txt")])
+    svc.pipeline.delete(svc.graph.documents_by_source(str(corpus / "helios.md"), "default")[0].id)
+    rep.catch_up()
+    assert rep.last_refresh["catch_up"] == "reload" and "change log" in rep.last_refresh["reason"]
+    assert rep.replica_status()["last_catch_up"] == "reload"
+    assert _as_ids(rep.index()) == _as_ids(GraphIndex.load(svc.graph))
+
+
+def test_an_ontology_change_reloads_whole(kb):
     svc, _, later = kb
-    svc.graph.bump_revision()  # as another process or an ontology migration would
+    svc.graph.bump_revision()  # an ontology change or RDF import: the log has no document list for it
     svc.pipeline.ingest([str(later / "people.txt")])
     idx = svc.retriever.index()
-    assert svc.retriever.last_refresh["kind"] == "full"
+    assert svc.retriever.last_refresh["kind"] == "full" and "ontology" in svc.retriever.last_refresh["reason"]
     assert idx.revision == svc.graph.revision()
     assert _as_ids(idx) == _as_ids(GraphIndex.load(svc.graph))
 

@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None, services=None, announce_url: st
         own = services is None
         svc = build_services(settings) if own else services
         data_dir = svc.settings.data_dir
-        keys = KeyStore(keystore_path(data_dir))
+        keys = KeyStore(keystore_path(data_dir, settings.key_store_path))
         audit_log = AuditLog(audit_path(data_dir))
         write_lock = threading.Lock()
 
@@ -77,6 +77,8 @@ def create_app(settings: Settings | None = None, services=None, announce_url: st
             log.error("warm-up failed: %s", e)
             st.warmup_error = f"{type(e).__name__}: {e}"
         jobs.start()
+        if svc.retriever is not None:  # other replicas' writes: patched in from the graph's change log
+            svc.retriever.follow(settings.replica_poll_s)
         if announce_url:
             from .serverfile import announce
 
@@ -92,6 +94,8 @@ def create_app(settings: Settings | None = None, services=None, announce_url: st
 
                 withdraw(data_dir)
             jobs.stop()
+            if svc.retriever is not None:
+                svc.retriever.stop_following()
             keys.close()
             audit_log.close()
             if own:

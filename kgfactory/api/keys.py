@@ -127,5 +127,6 @@ class KeyStore:
             self._db.close()
 
 
-def keystore_path(data_dir: Path) -> Path:
-    return Path(data_dir) / "api" / "keys.sqlite"
+def keystore_path(data_dir: Path, shared: Path | None = None) -> Path:
+    """`<data_dir>/api/keys.sqlite`, or KGF_KEY_STORE_PATH: one key store API replicas on one host share."""
+    return Path(shared) if shared else Path(data_dir) / "api" / "keys.sqlite"

@@ -72,7 +72,7 @@ def serve(
         err.print(f"[red]error:[/red] a server (pid {other['pid']}) already serves {s.data_dir} at {other['url']}")
         raise typer.Exit(2)
     if not s.api_open:
-        ks = KeyStore(keystore_path(s.data_dir))
+        ks = KeyStore(keystore_path(s.data_dir, s.key_store_path))
         n = sum(1 for k in ks.list() if not k["revoked_at"])
         ks.close()
         if n == 0:
@@ -95,7 +95,8 @@ def keys_create(
     from ..api.keys import KeyStore, keystore_path
     from ..errors import KGFError
 
-    ks = KeyStore(keystore_path(_settings(data_dir).data_dir))
+    s = _settings(data_dir)
+    ks = KeyStore(keystore_path(s.data_dir, s.key_store_path))
     try:
         key, rec = ks.create(name, tenant, role)
     except KGFError as e:
@@ -112,7 +113,8 @@ def keys_list(data_dir: Optional[Path] = DataDir, as_json: bool = typer.Option(F
     """Keys with their tenant, roles and state (never the key itself)."""
     from ..api.keys import KeyStore, keystore_path
 
-    ks = KeyStore(keystore_path(_settings(data_dir).data_dir))
+    s = _settings(data_dir)
+    ks = KeyStore(keystore_path(s.data_dir, s.key_store_path))
     rows = ks.list()
     ks.close()
     if as_json:
@@ -131,7 +133,8 @@ def keys_revoke(key_id: str = typer.Argument(..., help="The key id (see `kgf key
     """Revoke a key: requests with it get 401 from now on (a running server sees it at once)."""
     from ..api.keys import KeyStore, keystore_path
 
-    ks = KeyStore(keystore_path(_settings(data_dir).data_dir))
+    s = _settings(data_dir)
+    ks = KeyStore(keystore_path(s.data_dir, s.key_store_path))
     ok = ks.revoke(key_id)
     ks.close()
     if not ok:

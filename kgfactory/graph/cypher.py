@@ -230,14 +230,35 @@ RETURN a.id AS source_id, b.id AS target_id, type(r) AS type, r.weight AS weight
 # their caches. Writes of the store also bump 'revision:tenant:<t>' for each tenant they touched; writes that
 # cannot say which tenants they touched (ontology changes, RDF imports) bump 'revision_all'. The analysts'
 # tenant views (graph/falkordb_views.py) are rebuilt when their tenant's or the 'all' revision moved.
-REVISION_ALL = "revision_all"  # a fixed word (no ':'), so it may stand inline in BUMP_REVISION
+REVISION_ALL = "revision_all"
 REVISION_TENANT = "revision:tenant:"
-BUMP_REVISION = ("UNWIND ['revision', 'revision_all'] AS k MERGE (m:KGMeta {id: k}) "
-                 "SET m.value = coalesce(m.value, 0) + 1")
-BUMP_REVISIONS = "UNWIND $keys AS k MERGE (m:KGMeta {id: k}) SET m.value = coalesce(m.value, 0) + 1"
 GET_REVISION = "MATCH (m:KGMeta {id: 'revision'}) RETURN m.value AS value"
 GET_REVISIONS = "UNWIND $keys AS k OPTIONAL MATCH (m:KGMeta {id: k}) RETURN k AS key, m.value AS value"
 TENANT_OF_DOCUMENT = "MATCH (d:Document {id: $id}) RETURN d.tenant AS tenant"
+
+# The change log: one :KGChange node per move of the global revision, created in the same statement that moves
+# it, so a process that did not write reads which documents changed (retrieval/index_upkeep.py) instead of
+# reloading. kind: 'write' (a group of documents completed), 'delete' (one document), 'all' (an ontology change or
+# RDF import: no document list, readers reload). Tenants' revisions move in the same statement (FOREACH, so an
+# empty $keys keeps the row). Entries at or below revision - retention are trimmed by the writer.
+LOG_CHANGE = """
+MERGE (m:KGMeta {id: 'revision'})
+SET m.value = coalesce(m.value, 0) + 1
+WITH m
+CREATE (c:KGChange {revision: m.value, kind: $kind, doc_ids: $doc_ids, tenants: $tenants, at: $at})
+FOREACH (k IN $keys | MERGE (t:KGMeta {id: k}) SET t.value = coalesce(t.value, 0) + 1)
+RETURN m.value AS revision
+"""
+TRIM_CHANGES = "MATCH (c:KGChange) WHERE c.revision <= $upto DELETE c"
+# the store's revision and the entries after $after in one statement (one transaction: on a Neo4j cluster one
+# member answers both, so a secondary that lags cannot pair a newer revision with an older log); at most $limit
+CHANGES_SINCE = """
+MATCH (m:KGMeta {id: 'revision'})
+OPTIONAL MATCH (c:KGChange) WHERE c.revision > $after AND c.revision <= $after + $limit AND c.revision <= m.value
+RETURN m.value AS current, c.revision AS revision, c.kind AS kind, c.doc_ids AS doc_ids, c.tenants AS tenants,
+       c.at AS at
+ORDER BY revision
+"""
 
 # --- runs and stats --------------------------------------------------------------------------
 RECORD_RUN = """
@@ -275,6 +296,7 @@ DIALECTS: dict[str, dict[str, list[str]]] = {
             "CREATE INDEX FOR (n:Chunk) ON (n.doc_id)",
             "CREATE INDEX FOR (n:Entity) ON (n.id)",
             "CREATE INDEX FOR (n:IngestRun) ON (n.id)",
+            "CREATE INDEX FOR (n:KGChange) ON (n.revision)",
             "CALL db.idx.fulltext.createNodeIndex('Entity', 'name')",
         ],
     },
@@ -289,6 +311,7 @@ DIALECTS: dict[str, dict[str, list[str]]] = {
             "CREATE INDEX kgf_document_tenant IF NOT EXISTS FOR (n:Document) ON (n.tenant)",
             "CREATE INDEX kgf_chunk_doc IF NOT EXISTS FOR (n:Chunk) ON (n.doc_id)",
             "CREATE INDEX kgf_entity_tenant IF NOT EXISTS FOR (n:Entity) ON (n.tenant)",
+            "CREATE INDEX kgf_change_revision IF NOT EXISTS FOR (n:KGChange) ON (n.revision)",
             # aliases is a LIST<STRING>: full-text indexes take those since Neo4j 5
             "CREATE FULLTEXT INDEX kgf_entity_names IF NOT EXISTS FOR (n:Entity) ON EACH [n.name, n.aliases]",
         ],

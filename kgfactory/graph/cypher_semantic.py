@@ -44,8 +44,8 @@ class SemanticOps(CypherBase):
 
     def bump_revision(self) -> None:
         """Move the global revision and the one of writes no tenant owns (an ontology change, an RDF import):
-        the retriever, the RDF view and every tenant's analyst view reload."""
-        self._run(Q.BUMP_REVISION)
+        the retriever, the RDF view and every tenant's analyst view reload (logged as kind 'all')."""
+        self.append_change("all", [])
 
     def write_graph_config(self, config: dict[str, Any], prefixes: dict[str, str]) -> None:
         """The n10s-style _GraphConfig node (merged into) and _NsPrefDef node (replaced)."""

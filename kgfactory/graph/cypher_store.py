@@ -102,7 +102,7 @@ class CypherGraphStore(SemanticOps, CopyOps, ExploreOps):
         tenants: set[str] = set()
         for batch in batches([dict(r) for r in rows]):
             tenants.update(r["tenant"] for r in self._rows(Q.COMPLETE_DOCUMENTS, {"rows": batch}, read_only=False))
-        self._bump(tenants)
+        self.append_change("write", [str(r["id"]) for r in rows], tenants)
 
     def set_status(self, doc_id: str, status: str) -> None:
         self._run(Q.SET_DOCUMENT_STATUS, {"id": doc_id, "status": status})
@@ -124,7 +124,7 @@ class CypherGraphStore(SemanticOps, CopyOps, ExploreOps):
             if eids:
                 removed = [r["id"] for r in self._rows(Q.DELETE_ORPHAN_ENTITIES, {"eids": eids}, read_only=False)]
         self._run(Q.DELETE_DOCUMENT, {"id": doc_id})
-        self._bump(tenants)
+        self.append_change("delete", [doc_id], tenants)
         return removed
 
     # -- reads for the retriever ----------------------------------------------------------------

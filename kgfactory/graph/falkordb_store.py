@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 from ..errors import GraphStoreError, GraphUnavailableError
 from . import cypher as Q
+from .cypher_base import CHANGE_RETENTION
 from .cypher_store import CHUNK_NS, DOC_NS, ENTITY_NS, CypherGraphStore, _doc, check_params  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
@@ -18,14 +19,15 @@ class FalkorDBGraphStore(CypherGraphStore):
     dialect = "falkordb"
 
     def __init__(self, graph_name: str = "kgf", unix_socket_path: str | None = None, host: str = "localhost",
-                 port: int = 6379, labels_for=None, on_close=None, call_timeout_s: float | None = 60.0):
+                 port: int = 6379, labels_for=None, on_close=None, call_timeout_s: float | None = 60.0,
+                 change_retention: int = CHANGE_RETENTION):
         self.call_timeout_s = call_timeout_s
         try:
             self._db = connect(unix_socket_path, host, port, call_timeout_s)
             self._g = self._db.select_graph(graph_name)
         except Exception as e:
             raise GraphStoreError(f"cannot connect to FalkorDB ({unix_socket_path or f'{host}:{port}'}): {e}") from e
-        super().__init__(labels_for)
+        super().__init__(labels_for, change_retention)
         self._on_close = on_close
 
     # -- plumbing ---------------------------------------------------------------------------------

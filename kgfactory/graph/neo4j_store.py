@@ -14,6 +14,7 @@ from typing import Any, Iterable
 
 from ..errors import ConfigError, CypherQueryError, CypherTimeout, GraphStoreError
 from . import cypher as Q
+from .cypher_base import CHANGE_RETENTION
 from .cypher_store import CypherGraphStore, check_params
 
 log = logging.getLogger(__name__)
@@ -78,8 +79,9 @@ class Neo4jGraphStore(CypherGraphStore):
     dialect = "neo4j"
 
     def __init__(self, uri: str, user: str, password: str, database: str = "neo4j", labels_for=None,
-                 max_retry_s: float = 30.0, connect_timeout_s: float = 10.0):
-        super().__init__(labels_for)
+                 max_retry_s: float = 30.0, connect_timeout_s: float = 10.0,
+                 change_retention: int = CHANGE_RETENTION):
+        super().__init__(labels_for, change_retention)
         if not uri:
             raise ConfigError("KGF_NEO4J_URI is empty (KGF_GRAPH_BACKEND=neo4j needs e.g. bolt://localhost:7687)")
         if not password:
@@ -116,7 +118,8 @@ class Neo4jGraphStore(CypherGraphStore):
     @classmethod
     def from_settings(cls, settings, labels_for=None) -> "Neo4jGraphStore":
         return cls(settings.neo4j_uri, settings.neo4j_user, settings.neo4j_password, settings.neo4j_database,
-                   labels_for=labels_for, max_retry_s=settings.neo4j_max_retry_s)
+                   labels_for=labels_for, max_retry_s=settings.neo4j_max_retry_s,
+                   change_retention=settings.changelog_retention)
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _run(self, cypher: str, params: dict[str, Any] | None = None, read_only: bool = False) -> list[dict[str, Any]]:

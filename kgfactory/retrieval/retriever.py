@@ -89,12 +89,19 @@ class Retriever:
     def invalidate(self) -> None:
         self._upkeep.invalidate()
 
-    def documents_written(self, docs, chunks, extraction) -> None:
-        """Pipeline listener: this process's write, so the index patches instead of reloading."""
-        self._upkeep.documents_written(docs, chunks, extraction)
+    def catch_up(self) -> int | None:
+        """Patch (or reload) a loaded index to the store's revision now: writes by any process, from the change log."""
+        return self._upkeep.catch_up()
 
-    def document_deleted(self, doc_id: str) -> None:
-        self._upkeep.document_deleted(doc_id)
+    def follow(self, interval_s: float) -> None:
+        """Keep the index current in the background (a replica serving alongside other writers)."""
+        self._upkeep.follow(interval_s)
+
+    def stop_following(self) -> None:
+        self._upkeep.stop_following()
+
+    def replica_status(self) -> dict[str, Any]:
+        return self._upkeep.replica_status()
 
     @property
     def last_refresh(self) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import pytest
 
 from ..errors import GraphStoreError
 from ..ports import GraphStore
+from ..rows import ChangeRow
 from ..types import Chunk, Document, Entity, IngestRun, Mention, Relation
 
 
@@ -123,6 +124,43 @@ class GraphStoreContract:
         got = graph.export_edges_of_entities(["pb", "pc"])
         assert len(got) == len(want) == 3  # pa-pb, pb-pc (both ends asked for: once), pc-cx
         assert key(got, "source_id", "target_id", "type", "weight") == key(want, "source_id", "target_id", "type", "weight")
+
+    def test_change_log_records_each_write_and_delete(self, graph):
+        """Every completed write and delete moves the revision once and logs which documents moved it, with
+        their tenants; a reader behind by a few revisions gets exactly those entries, in order."""
+        start = graph.revision()
+        assert graph.changes_since(start) == []
+        write_document(graph, "d1", ["pa", "pb"], [("pa", "pb")])
+        d2, d3 = make_document("d2", tenant="t2"), make_document("d3", tenant="t2")
+        graph.begin_documents([d2, d3])
+        graph.complete_documents([{"id": d, "chunks": 0, "entities": 0, "run_id": "r"} for d in ("d2", "d3")])
+        graph.delete_document("d1")
+        graph.bump_revision()
+        assert graph.revision() == start + 4
+        got = graph.changes_since(start)
+        assert got is not None
+        assert [(c.revision, c.kind, sorted(c.doc_ids), c.tenants) for c in got] == [
+            (start + 1, "write", ["d1"], ["default"]), (start + 2, "write", ["d2", "d3"], ["t2"]),
+            (start + 3, "delete", ["d1"], ["default"]), (start + 4, "all", [], [])]
+        assert all(isinstance(c, ChangeRow) and c.at > 0 for c in got)
+        assert [c.revision for c in graph.changes_since(start + 2) or []] == [start + 3, start + 4]
+        assert graph.tenant_revision("t2")[0] >= 1 and graph.tenant_revision("default")[0] >= 2
+
+    def test_change_log_is_trimmed_and_says_when_it_does_not_reach_back(self, graph):
+        """Past the retention window the oldest entries go, and a reader that far behind is told to reload
+        (None) rather than given a partial list; a revision moved without an entry (kgf migrate) is a gap too."""
+        graph.change_retention = 2
+        start = graph.revision()
+        for i in range(4):
+            write_document(graph, f"d{i}", [])
+        assert graph.changes_since(start) is None  # four behind, two kept
+        assert graph.changes_since(start + 1) is None
+        assert [c.doc_ids for c in graph.changes_since(start + 2) or []] == [["d2"], ["d3"]]
+        assert len(graph.query("MATCH (c:KGChange) RETURN c.revision AS r")) == 2
+        graph.set_revision(start + 10)
+        assert graph.changes_since(start + 4) is None
+        assert graph.changes_since(start + 10) == []
+        assert graph.changes_since(start + 11) is None  # ahead of the store: it was reset
 
     def test_documents_by_source_and_tenant(self, graph):
         graph.begin_documents([make_document("d1", "/same"), make_document("d2", "/same", tenant="other")])

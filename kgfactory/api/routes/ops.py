@@ -37,8 +37,10 @@ def readyz(st: State) -> JSONResponse:
     svc = st.services
     checks = {
         "models": {"ok": st.ready, **({"error": st.warmup_error} if st.warmup_error else {})},
-        # the retriever's graph index: its revision and how it last caught up (incremental patch or full load)
-        "graph": _check(lambda: {"revision": svc.graph.revision(), "index": dict(svc.retriever.last_refresh) if svc.retriever else {}}),
+        # the retriever's graph index: its revision and how it last caught up (incremental patch or full load);
+        # replica: the index's revision next to the store's, the lag, and whether the last catch-up was a patch
+        "graph": _check(lambda: {"revision": svc.graph.revision(), "index": dict(svc.retriever.last_refresh) if svc.retriever else {},
+                                 **({"replica": svc.retriever.replica_status()} if svc.retriever else {})}),
         "vectors": _check(lambda: {"chunks": svc.vectors.count("chunks")}),
     }
     llm = getattr(svc, "llm", None)
