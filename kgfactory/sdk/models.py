@@ -2,8 +2,8 @@
 bodies, `Client`, `KnowledgeBase` and `kgf --json` share each shape. Needs only pydantic."""
 from ..service.results import (AskResult, Citation, CypherResult, DeleteResult, DocumentDetail, DocumentInfo,
                                EntityDetail, EntityRef, EvidencePath, GraphSchema, IngestProgress, IngestResult, Job,
-                               RetrievedChunk, SearchResult, SparqlResult)
+                               ReindexResult, RetrievedChunk, SearchResult, SparqlResult)
 
 __all__ = ["AskResult", "SearchResult", "Job", "IngestResult", "IngestProgress", "DocumentInfo", "DocumentDetail",
            "DeleteResult", "CypherResult", "SparqlResult", "EntityDetail", "GraphSchema", "Citation", "RetrievedChunk",
-           "EntityRef", "EvidencePath"]
+           "EntityRef", "EvidencePath", "ReindexResult"]

@@ -12,7 +12,7 @@ from ..types import Citation, Grounding, RelatedSource
 
 __all__ = ["AskResult", "GraphSchema", "SearchResult", "Job", "IngestResult", "IngestProgress", "DocumentInfo", "DocumentDetail",
            "DeleteResult", "CypherResult", "SparqlResult", "EntityDetail", "Citation", "RetrievedChunk", "EntityRef",
-           "EvidencePath", "EmbedResult", "RelatedSource"]
+           "EvidencePath", "EmbedResult", "RelatedSource", "ReindexResult"]
 
 
 class _Open(BaseModel):
@@ -142,6 +142,15 @@ class DeleteResult(_Open):
     chunks: int = 0
     orphaned_entities_removed: int = 0
     upload_removed: bool = False  # the uploaded file it came from went too (no other document reads it)
+
+
+class ReindexResult(_Open):
+    """`kgf reindex`: vectors rewritten with the configured embedder; `previous` is what the collections held."""
+
+    chunks: int
+    entities: int
+    embedder: dict[str, Any]
+    previous: dict[str, Any] | None = None
 
 
 class CypherResult(_Open):
