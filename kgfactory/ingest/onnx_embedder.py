@@ -88,7 +88,8 @@ class OnnxEmbedder:
 
     @property
     def identity(self) -> dict[str, str | int]:
-        return identity_of(self.model_id, self.backend, self.dim)
+        dim = self.dim  # loads the model: model_id names the weights' SHA8 only then
+        return identity_of(self.model_id, self.backend, dim)
 
     def embed(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         session = self._load()
