@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
             quiet = as_json or not err.is_terminal
             with Progress(TextColumn("[bold]reindex {task.fields[kind]}"), BarColumn(), MofNCompleteColumn(),
                           TimeElapsedColumn(), console=err, transient=True, disable=quiet) as bar:
-                tasks: dict[str, int] = {}
+                tasks: dict[str, Any] = {}
 
                 def progress(kind: str, done: int, total: int) -> None:
                     if kind not in tasks:

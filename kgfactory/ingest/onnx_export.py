@@ -13,7 +13,6 @@ renamed into place, under a file lock so concurrent processes export once. expor
 weights' SHA-256 and the ONNX file's own, checked when the cache is reused."""
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -60,14 +59,12 @@ def normalizes(path: Path) -> bool:
 
 @contextmanager
 def _locked(lock_path: Path) -> Iterator[None]:
+    """One exporter at a time per cache folder, across processes (a server and a CLI may start together)."""
+    from filelock import FileLock
+
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with FileLock(str(lock_path)):
         yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def _export_fp32(src: Path, out: Path) -> None:
@@ -77,9 +74,10 @@ def _export_fp32(src: Path, out: Path) -> None:
     class Pooled(torch.nn.Module):
         """Transformer -> mean pooling over the attention mask -> L2 normalisation."""
 
-        def __init__(self, model: torch.nn.Module):
+        def __init__(self, model: torch.nn.Module, normalize: bool):
             super().__init__()
             self.model = model
+            self.normalize = normalize
 
         def forward(self, input_ids, attention_mask, token_type_ids):
             hidden = self.model(input_ids=input_ids, attention_mask=attention_mask,
@@ -89,8 +87,7 @@ def _export_fp32(src: Path, out: Path) -> None:
             return torch.nn.functional.normalize(pooled, p=2, dim=1) if self.normalize else pooled
 
     model = AutoModel.from_pretrained(str(src), local_files_only=True).eval()
-    wrapped = Pooled(model)
-    wrapped.normalize = normalizes(src)
+    wrapped = Pooled(model, normalizes(src))
     dummy = torch.ones(2, 8, dtype=torch.long)
     axes = {k: {0: "batch", 1: "sequence"} for k in INPUTS} | {"embedding": {0: "batch"}}
     with warnings.catch_warnings(), torch.no_grad():
