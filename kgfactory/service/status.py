@@ -29,6 +29,7 @@ TABLE: tuple[tuple[type[Exception], int, str], ...] = (
     (E.InvalidInputError, 422, "invalid_input"),
     (E.GraphUnavailableError, 503, "graph_unavailable"),
     (E.StoreError, 503, "store_unavailable"),
+    (E.EmbeddingMismatchError, 409, "embedding_mismatch"),  # the fix is `kgf reindex` (the message says so)
     (E.EmbeddingError, 503, "model_unavailable"),
     (E.ExtractionError, 503, "model_unavailable"),
 )

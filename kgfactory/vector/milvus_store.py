@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import RetrievalError, VectorInputError, VectorStoreError
 from ..types import Chunk, Entity
+from .milvus_embedding import EmbeddingRecord
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +125,11 @@ def _collection(kind: str) -> str:
     return {"chunks": CHUNKS, "entities": ENTITIES}.get(kind, kind)
 
 
-class MilvusVectorStore:
-    """Chunk and entity collections in one Milvus (Lite file or server)."""
+class MilvusVectorStore(EmbeddingRecord):
+    """Chunk and entity collections in one Milvus (Lite file or server), recording the embedder that filled them
+    (milvus_embedding.py)."""
+
+    CHUNKS, ENTITIES = CHUNKS, ENTITIES
 
     def __init__(self, uri: str, token: str = "", ef: int = 64, db_name: str = ""):
         self.uri = uri
@@ -159,6 +163,7 @@ class MilvusVectorStore:
                 if self.db_name:
                     kw["db_name"] = self.db_name
                 self._client = MilvusClient(uri=self.uri, **kw)
+                self.recover_swap(self._client)
                 # a new process sees existing collections as released: load them so reads work without ensure()
                 for name in set(self._client.list_collections()) & {CHUNKS, ENTITIES}:
                     self._client.load_collection(name)
@@ -187,34 +192,40 @@ class MilvusVectorStore:
 
     def ensure(self, dim: int) -> None:
         """Create the collections if missing (idempotent) and load them."""
-        from pymilvus import DataType, MilvusClient
 
         c = self.client
         existing = set(self._call("list_collections", c.list_collections))
         for name in (CHUNKS, ENTITIES):
             if name not in existing:
-                schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-                schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
-                schema.add_field("tenant", DataType.VARCHAR, max_length=128)
-                if name == CHUNKS:
-                    schema.add_field("doc_id", DataType.VARCHAR, max_length=64)
-                    schema.add_field("tags", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=64, max_length=128)
-                else:
-                    schema.add_field("label", DataType.VARCHAR, max_length=128)
-                schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
-                index = c.prepare_index_params()
-                index.add_index(field_name="vector", index_type="HNSW", metric_type="COSINE",
-                                params={"M": 16, "efConstruction": 200})
-                self._call("create_collection", c.create_collection, name, schema=schema, index_params=index)
+                self._create_collection(name, name == CHUNKS, dim)
             else:
                 have = self._collection_dim(name)
                 if have is not None and have != dim:
                     raise VectorStoreError(
                         f"collection {name} holds {have}-dim vectors but the embedder gives {dim}; "
-                        "use a new KGF_DATA_DIR or re-ingest after deleting the data directory")
+                        "run `kgf reindex`, or use a new KGF_DATA_DIR")
+        self.check_embedding(created=CHUNKS not in existing)
         self._dim = dim
         if not self.is_server:  # a server loaded them above (create_collection / client); a flush here costs ~1 s
             self.refresh()
+
+    def _create_collection(self, name: str, chunks: bool, dim: int) -> None:
+        from pymilvus import DataType, MilvusClient
+
+        c = self.client
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
+        schema.add_field("tenant", DataType.VARCHAR, max_length=128)
+        if chunks:
+            schema.add_field("doc_id", DataType.VARCHAR, max_length=64)
+            schema.add_field("tags", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=64, max_length=128)
+        else:
+            schema.add_field("label", DataType.VARCHAR, max_length=128)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+        index = c.prepare_index_params()
+        index.add_index(field_name="vector", index_type="HNSW", metric_type="COSINE",
+                        params={"M": 16, "efConstruction": 200})
+        self._call("create_collection", c.create_collection, name, schema=schema, index_params=index)
 
     def refresh(self) -> None:
         """Make recent writes searchable through the index: flush, then release and load the collections.
@@ -255,6 +266,8 @@ class MilvusVectorStore:
         return None
 
     def _upsert(self, name: str, rows: list[dict]) -> None:
+        if name in (CHUNKS, ENTITIES):
+            self.check_embedding()
         for i in range(0, len(rows), _BATCH):
             self._call("upsert", self.client.upsert, name, rows[i:i + _BATCH])
 
@@ -298,6 +311,7 @@ class MilvusVectorStore:
         return len(ids)
 
     def _search(self, name: str, vector: np.ndarray, top_k: int, filters: dict[str, Any] | None) -> list[tuple[str, float]]:
+        self.check_embedding()
         expr = build_filter(filters, name)
         res = self._call("search", self.client.search, name, data=[np.asarray(vector, dtype=np.float32).tolist()],
                          limit=top_k, filter=expr, search_params={"metric_type": "COSINE", "params": {"ef": max(self.ef, top_k)}})
@@ -312,6 +326,7 @@ class MilvusVectorStore:
     def _search_many(self, name: str, vectors: np.ndarray, top_k: int,
                      filters: dict[str, Any] | None) -> list[list[tuple[str, float]]]:
         """One request for a batch of query vectors (the batched-query path)."""
+        self.check_embedding()
         expr = build_filter(filters, name)
         data = np.atleast_2d(np.asarray(vectors, dtype=np.float32)).tolist()
         res = self._call("search", self.client.search, name, data=data, limit=top_k, filter=expr,
@@ -331,6 +346,7 @@ class MilvusVectorStore:
         name = _collection(kind)
         if name not in self._call("list_collections", self.client.list_collections):
             return [], np.zeros((0, self._dim or 0), dtype=np.float32), []
+        self.check_embedding()
         ids, vecs, tenants = [], [], []
         # Milvus Lite has no mvccTs; pymilvus warns and uses a client-side timestamp, which is what we want
         logging.getLogger("pymilvus.client.iterator.query_iterator").setLevel(logging.ERROR)
@@ -410,6 +426,7 @@ class MilvusVectorStore:
         if name not in self._call("list_collections", self.client.list_collections):
             return
         fields = ["id", "tenant", "doc_id", "tags", "vector"] if name == CHUNKS else ["id", "tenant", "label", "vector"]
+        logging.getLogger("pymilvus.client.iterator.query_iterator").setLevel(logging.ERROR)  # Lite: no mvccTs
         it = self._call("query_iterator", self.client.query_iterator, name, batch_size=batch_size, filter="",
                         output_fields=fields)
         try:
