@@ -20,7 +20,7 @@ from .reindex import Reindexing
 __all__ = ["KnowledgeService", "AnswerStream", "Observer", "Turn", "grounding_detail"]
 
 
-class KnowledgeService(Chatting, Embedding, Documents, Explorer, Analyst, Reindexing):  # Chatting is Asking plus conversations
+class KnowledgeService(Chatting, Embedding, Documents, Explorer, Analyst, Reindexing):  # Chatting = Asking + chat
     """One tenant's view of the knowledge base. Holds no state of its own beyond the tenant: cheap to make per
     request. `observer` (optional) hears retrievals and answers (the API counts metrics with it)."""
 
