@@ -134,21 +134,24 @@ def build_llm(settings: Settings, ledger: bool = True) -> OpenAILLM:
                      temperature=settings.llm_temperature, max_tokens=settings.llm_max_tokens)
 
 
-def embed_backend(settings: Settings, device: str) -> str:
-    """KGF_EMBED_BACKEND with auto resolved: fp32 ONNX on the CPU (int8 lost up to 2.3 points of vector recall@5
-    on MuSiQue/HotpotQA, over the 1-point bar), torch (fp16) on CUDA."""
+def embed_backend(settings: Settings, device: str, recorded: str | None = None) -> str:
+    """KGF_EMBED_BACKEND with auto resolved: the backend the vector collections record when they exist (so an
+    upgrade or a move between CPU and GPU never refuses an existing KB), else fp32 ONNX on the CPU (int8 lost up
+    to 2.3 points of vector recall@5 on MuSiQue/HotpotQA, over the 1-point bar) and torch (fp16) on CUDA."""
     if settings.embed_backend == "auto":
-        return "torch" if device == "cuda" else "onnx"
+        return recorded or ("torch" if device == "cuda" else "onnx")
     return settings.embed_backend
 
 
-def build_embedder(settings: Settings) -> SentenceTransformerEmbedder | OnnxEmbedder:
+def build_embedder(settings: Settings, recorded: str | None = None) -> SentenceTransformerEmbedder | OnnxEmbedder:
     from .ingest.embedder import SentenceTransformerEmbedder
     from .retrieval.compute import resolve_device
 
     device = resolve_device(settings.device)
+    backend = embed_backend(settings, device, recorded)
+    if recorded and settings.embed_backend == "auto" and backend != "torch":
+        device = "cpu"  # a KB filled by ONNX keeps its vector space on a GPU machine: ONNX runs on the CPU there
     batch = settings.embed_batch_size_cuda if device == "cuda" else settings.embed_batch_size
-    backend = embed_backend(settings, device)
     if backend != "torch":  # onnx backends refuse a CUDA device (ConfigError) rather than mix backends silently
         from .ingest.onnx_embedder import OnnxEmbedder
 
@@ -225,7 +228,10 @@ def build_services(settings: Settings | None = None) -> Services:
     try:
         vectors: VectorStore = build_vector_store(settings)
         closers.append(vectors.close)
-        embedder: Embedder = build_embedder(settings)
+        # auto follows the backend that filled the collections (None: no collections yet, or not recorded there)
+        recorded = vectors.embedding_record() if settings.embed_backend == "auto" and isinstance(
+            vectors, VectorReindex) else None
+        embedder: Embedder = build_embedder(settings, recorded.get("backend") if recorded else None)
         extractor: Extractor | None = SpacyExtractor(ontology, model=settings.spacy_model,
                                    noun_phrases=settings.extract_noun_phrases) if settings.extract else None
         llm: LLM | None = build_llm(settings) if llm_enabled(settings) else None
