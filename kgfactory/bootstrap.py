@@ -63,6 +63,17 @@ class Services:
 
 
 def build_graph_store(settings: Settings, ontology: Ontology) -> GraphStore:
+    if settings.graph_backend == "falkordb" and settings.falkordb_url:
+        from urllib.parse import urlsplit
+
+        from .graph.falkordb_store import FalkorDBGraphStore
+
+        url = urlsplit(settings.falkordb_url)
+        if url.scheme not in ("redis", "falkor", "falkordb") or not url.hostname:
+            raise ConfigError(f"KGF_FALKORDB_URL={settings.falkordb_url!r}: use redis://[:password@]host:port")
+        return FalkorDBGraphStore(graph_name=settings.graph_name, host=url.hostname, port=url.port or 6379,
+                                  password=url.password or None, labels_for=ontology.labels_for,
+                                  call_timeout_s=settings.graph_call_timeout_s)
     if settings.graph_backend == "falkordb":
         from .graph.falkordb_server import EmbeddedFalkorDB
         from .graph.falkordb_store import FalkorDBGraphStore

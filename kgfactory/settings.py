@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     neo4j_password: str = Field(default="", description="Required with KGF_GRAPH_BACKEND=neo4j (no default).")
     neo4j_database: str = Field(default="neo4j", description="Neo4j database name.")
     neo4j_max_retry_s: float = Field(default=30.0, gt=0, description="How long a write is retried on transient Neo4j errors (deadlocks, leader switch).")
+    falkordb_url: str = Field(default="", description="A FalkorDB server, redis://[:password@]host:port; empty = the embedded engine in data_dir.")
     falkordb_keep_running: bool = Field(default=False, description="Leave the embedded graph server running on close.")
     graph_call_timeout_s: float = Field(default=60.0, gt=0, description="Deadline of one call to the embedded graph engine; past it the call fails (HTTP 503) instead of hanging. Analyst Cypher uses KGF_CYPHER_TIMEOUT_MS plus a margin.")
     graph_name: str = "kgf"
@@ -50,6 +51,11 @@ class Settings(BaseSettings):
     spacy_model: str = Field(default="auto", description="'auto' (en_core_web_sm if installed, else blank), 'blank', or a package name/path.")
     extract_noun_phrases: bool = True
     extract: bool = Field(default=True, description="Extract entities/relations and write the graph; off = vector-only ingest.")
+
+    # distributed ingest (`kgf ingest --engine ray`, the [ray] extra)
+    ray_address: str = Field(default="", description="Ray cluster to run `--engine ray` ingest on (e.g. ray://head:10001 or auto); empty = a local Ray started for the run.")
+    ray_workers: int = Field(default=0, ge=0, description="Actors per pool (embedding, spaCy) in a Ray ingest; 0 = fitted to the cluster's CPUs (GPUs for embedding).")
+    ray_batch_docs: int = Field(default=16, gt=0, description="Documents per batch sent to a Ray embedding or spaCy actor.")
 
     # limits
     max_file_bytes: int = 50 * 1024 * 1024
