@@ -109,7 +109,7 @@ def main(argv=None) -> dict:
             svc.close()
         print(f"in-process: {runs['in-process']}", flush=True)
         t = time.perf_counter()
-        ray.init(num_cpus=args.ray_cpus, include_dashboard=False, log_to_driver=False,
+        ray.init(num_cpus=args.ray_cpus, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1",
                  _temp_dir=tempfile.mkdtemp(prefix="kgfray", dir="/tmp"))
         ray_start = time.perf_counter() - t
         try:

@@ -222,7 +222,8 @@ def build_services(settings: Settings | None = None) -> Services:
         # optional capabilities are checked here, once: the pipeline and the retriever never probe for them
         pipeline = IngestPipeline(graph, vectors, embedder, extractor, chunker, ontology_version=ontology.version,
                                   max_file_bytes=settings.max_file_bytes, max_record_chars=settings.max_record_chars,
-                                  extractor_run=extractor if isinstance(extractor, ExtractorRun) else None)
+                                  extractor_run=extractor if isinstance(extractor, ExtractorRun) else None,
+                                  mode=settings.ingest_pipeline, inflight_groups=settings.ingest_inflight_groups)
     except Exception:
         for fn in reversed(closers):
             fn()

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     extract_noun_phrases: bool = True
     extract: bool = Field(default=True, description="Extract entities/relations and write the graph; off = vector-only ingest.")
 
+    ingest_pipeline: Literal["serial", "threaded"] = Field(default="threaded", description="threaded: parsing/extraction of the next group of documents overlaps embedding and writes of the current one; serial: one stage at a time (debugging). Both write the same documents, chunks and graph.")
+    ingest_inflight_groups: int = Field(default=3, ge=1, le=64, description="Groups of documents between admission and written in a threaded ingest (bounds its memory).")
+
     # distributed ingest (`kgf ingest --engine ray`, the [ray] extra)
     ray_address: str = Field(default="", description="Ray cluster to run `--engine ray` ingest on (e.g. ray://head:10001 or auto); empty = a local Ray started for the run.")
     ray_workers: int = Field(default=0, ge=0, description="Actors per pool (embedding, spaCy) in a Ray ingest; 0 = fitted to the cluster's CPUs (GPUs for embedding).")

@@ -173,7 +173,8 @@ def test_runs_are_recorded_with_versions(make_services, corpus):
     assert rec.embed_model.endswith("@53aa5117")
     assert rec.ontology_version == svc.ontology.version
     assert rec.extractor.startswith("spacy:")
-    assert set(rec.timings) == {"parse", "chunk", "embed", "extract", "write"}
+    assert set(rec.timings) == {"parse", "chunk", "embed", "extract", "write", "embed_chunks", "embed_entities",
+                                "write_graph", "write_vectors"}
 
 
 def test_vector_only_ingest_writes_no_entities(make_services, corpus):

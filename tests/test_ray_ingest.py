@@ -27,7 +27,7 @@ VARYING = {"ingested_at", "run_id", "completed_at", "updated_at", "created_at"} 
 @pytest.fixture(scope="module")
 def ray_session():
     tmp = tempfile.mkdtemp(prefix="kgfray", dir="/tmp")  # short: Ray's Unix sockets live under it
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=tmp)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=tmp, _node_ip_address="127.0.0.1")
     yield
     ray.shutdown()
     shutil.rmtree(tmp, ignore_errors=True)

@@ -229,8 +229,10 @@ def ray_ingest(services: Any, paths: Sequence[str], tenant: str = "default", tag
     ray = _import_ray()
     started = not ray.is_initialized()
     if started:
+        local = {} if options.address else {"_node_ip_address": "127.0.0.1",  # a Ray of this machine stays on it
+                                             "_temp_dir": tempfile.mkdtemp(prefix="kgfray")}
         ray.init(address=options.address or None, include_dashboard=False, log_to_driver=False,
-                 logging_level=logging.WARNING, _temp_dir=None if options.address else tempfile.mkdtemp(prefix="kgfray"))
+                 logging_level=logging.WARNING, **local)
     ctx = ray.data.DataContext.get_current()
     saved = (ctx.execution_options.preserve_order, ctx.enable_progress_bars)
     ctx.execution_options.preserve_order = True  # the driver forms the in-process groups from the parse order
@@ -250,7 +252,8 @@ def ray_ingest(services: Any, paths: Sequence[str], tenant: str = "default", tag
                                   _RayExtractor(services.extractor, rows) if services.extractor else None,
                                   cast(Chunker, _RayChunks(rows)), ontology_version=base.ontology_version,
                                   group_size=base.group_size, max_file_bytes=base.max_file_bytes,
-                                  max_record_chars=base.max_record_chars, listeners=base.listeners)
+                                  max_record_chars=base.max_record_chars, listeners=base.listeners,
+                                  mode="serial")  # assembling a group here is cheap; the cluster did the work
         ds = _dataset(ray, services, paths, tenant, tags, metadata, plan, options)
         return pipeline.ingest(paths, tenant=tenant, tags=tags, metadata=metadata, progress=progress,
                                items=_items(ds, rows))
