@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence, cast
 
@@ -84,24 +82,29 @@ def _plan(ray: Any, options: RayOptions) -> _Plan:
 
 
 class _Rows:
-    """What the cluster computed for the documents the driver has seen lately, by document id. Entries the
-    pipeline never asks for (unchanged documents) fall out once they are two groups old."""
+    """What the cluster computed for documents admitted but not yet written, by document id. A document already
+    complete in the store is never kept (the pipeline skips it unread); a group's rows go once it is written
+    (the pipeline tells its listeners), so the driver holds about one group."""
 
-    def __init__(self, keep: int):
-        self.keep = keep
-        self.docs: OrderedDict[str, dict[str, Any]] = OrderedDict()
+    def __init__(self) -> None:
+        self.docs: dict[str, dict[str, Any]] = {}
 
     def put(self, doc_id: str, row: dict[str, Any]) -> None:
         self.docs[doc_id] = row
-        self.docs.move_to_end(doc_id)
-        while len(self.docs) > self.keep:
-            self.docs.popitem(last=False)
 
     def get(self, doc_id: str) -> dict[str, Any]:
         row = self.docs.get(doc_id)
-        if row is None:  # cannot happen while keep covers a group; a loud error rather than a silent re-embed
+        if row is None:  # a loud error rather than a silent re-embed
             raise RuntimeError(f"Ray ingest: no computed row for document {doc_id}")
         return row
+
+    # IngestListener: a written group's rows are done with
+    def documents_written(self, docs: Sequence[Document], chunks: Sequence[Chunk], extraction: Extraction) -> None:
+        for d in docs:
+            self.docs.pop(d.id, None)
+
+    def document_deleted(self, doc_id: str) -> None:
+        pass
 
 
 class _RayChunks:
@@ -206,13 +209,15 @@ def _dataset(ray: Any, services: Any, paths: Sequence[str], tenant: str, tags: S
     return ds
 
 
-def _items(ds: Any, rows: _Rows) -> Iterator[Document | FileError]:
+def _items(ds: Any, rows: _Rows, graph: Any) -> Iterator[Document | FileError]:
     for row in ds.iter_rows():
         if row["kind"] == "error":
             yield FileError(source=row["source"], reason=row["reason"])
             continue
         doc = Document.model_validate_json(row["doc"])
-        rows.put(doc.id, row)
+        existing = graph.get_document(doc.id)
+        if existing is None or existing.status != "complete":  # else unchanged: the pipeline skips it
+            rows.put(doc.id, row)
         yield doc
 
 
@@ -229,8 +234,7 @@ def ray_ingest(services: Any, paths: Sequence[str], tenant: str = "default", tag
     ray = _import_ray()
     started = not ray.is_initialized()
     if started:
-        local = {} if options.address else {"_node_ip_address": "127.0.0.1",  # a Ray of this machine stays on it
-                                             "_temp_dir": tempfile.mkdtemp(prefix="kgfray")}
+        local = {} if options.address else {"_node_ip_address": "127.0.0.1"}  # a Ray of this machine stays on it
         ray.init(address=options.address or None, include_dashboard=False, log_to_driver=False,
                  logging_level=logging.WARNING, **local)
     ctx = ray.data.DataContext.get_current()
@@ -247,16 +251,16 @@ def ray_ingest(services: Any, paths: Sequence[str], tenant: str = "default", tag
             {"model": s.embed_model, "sha256_prefix": s.embed_sha256_prefix, "batch_size": s.embed_batch_size,
              "device": "cpu"})
         base: IngestPipeline = services.pipeline
-        rows = _Rows(keep=2 * base.group_size + 1)
+        rows = _Rows()
         pipeline = IngestPipeline(base.graph, base.vectors, _RayVectors(rows, names, ray),
                                   _RayExtractor(services.extractor, rows) if services.extractor else None,
                                   cast(Chunker, _RayChunks(rows)), ontology_version=base.ontology_version,
                                   group_size=base.group_size, max_file_bytes=base.max_file_bytes,
-                                  max_record_chars=base.max_record_chars, listeners=base.listeners,
+                                  max_record_chars=base.max_record_chars, listeners=[*base.listeners, rows],
                                   mode="serial")  # assembling a group here is cheap; the cluster did the work
         ds = _dataset(ray, services, paths, tenant, tags, metadata, plan, options)
         return pipeline.ingest(paths, tenant=tenant, tags=tags, metadata=metadata, progress=progress,
-                               items=_items(ds, rows))
+                               items=_items(ds, rows, base.graph))
     finally:
         ctx.execution_options.preserve_order, ctx.enable_progress_bars = saved
         if names is not None:
