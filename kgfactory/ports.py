@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Protocol, Sequence, r
 import numpy as np
 
 from .rows import (ChunkEntity, ChunkLinks, ChunkRef, ChunkRow, ChunkText, DocumentRow, EdgeRow, EntityClassRow,
-                   EntityMention, EntityRecord, EntityRow, MentionRow, Neighbour, NodeRecord, RelationRecord,
-                   TypedRelationRow)
+                   EntityMention, EntityRecord, EntityRelation, EntityRow, MentionRow, Neighbour, NeighbourhoodEdge,
+                   NodeRecord, RelationRecord, TypedRelationRow)
 from .types import Answer, Chunk, Completion, Document, Entity, Extraction, IngestRun, Mention, Relation
 
 if TYPE_CHECKING:  # retrieval.models is plain pydantic, but ports must not import a subsystem at run time
@@ -201,6 +201,16 @@ class GraphStore(Protocol):
     def schema_counts(self, tenant: str) -> tuple[dict[str, int], dict[str, int]]: ...
 
     def count_documents_from_file(self, tenant: str, path: str) -> int: ...
+
+    # the explorer (service/explorer.py): typed relations with provenance, a neighbourhood walk, class counts
+    def entity_relations(self, entity_id: str, tenant: str, limit: int = 200) -> list[EntityRelation]: ...
+
+    def neighbourhood_edges(self, entity_ids: Sequence[str], tenant: str, types: Sequence[str] | None = None,
+                            classes: Sequence[str] | None = None, limit: int = 1000) -> list[NeighbourhoodEdge]: ...
+
+    def chunk_documents(self, chunk_ids: Sequence[str], tenant: str) -> dict[str, str]: ...
+
+    def class_counts(self, tenant: str) -> dict[str, int]: ...
 
     # the semantic layer (ontology/): the RDF view's reads (every tenant), an ontology change, graph config
     def export_chunk_texts(self) -> list[ChunkText]: ...

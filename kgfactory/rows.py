@@ -219,3 +219,31 @@ class ViewEdge:
     b: str | None
     type: str
     props: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class EntityRelation:
+    """A typed (not CO_OCCURS) relation of one entity, inside one tenant, with the chunks that support it;
+    `outgoing`: the edge starts at the asked entity."""
+
+    type: str
+    outgoing: bool
+    id: str
+    name: str | None
+    label: str | None
+    chunk_ids: list[str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class NeighbourhoodEdge:
+    """An entity-entity edge found from one of the asked entities (`from_id`), as stored (source -> target),
+    with the other end's name and class: one step of a neighbourhood walk."""
+
+    from_id: str
+    source_id: str
+    target_id: str
+    type: str
+    weight: float | None
+    other_id: str
+    other_name: str | None
+    other_label: str | None

@@ -150,3 +150,21 @@ def test_groups_in_flight_never_exceed_the_bound(make_services, corpus, extracto
     # stages did overlap (a second group was being prepared while the first was written)
     assert CountingExtractor.peak == 2
     assert svc.pipeline.stage_stats.peak_inflight == 2
+
+
+def test_without_noun_phrases_only_entities_and_sentences_run(ontology, sample_dir):
+    from kgfactory.ingest.chunker import Chunker
+    from kgfactory.ingest.parsers import iter_documents
+    from kgfactory.types import FileError
+
+    ex = SpacyExtractor(ontology, noun_phrases=False)
+    nlp = ex._load()
+    assert set(nlp.pipe_names) == {"senter", "entity_ruler", "ner"} and ex.name.endswith("+ruler+senter")
+    docs = [d for d in iter_documents([str(sample_dir)]) if not isinstance(d, FileError)]
+    chunks = [c for d in docs for c in Chunker().split(d)]
+    x = ex.extract(chunks)
+    names = {e.id: e.name for e in x.entities}
+    assert {e.source for e in x.entities} <= {"vocabulary", "ner"}  # no noun-phrase candidates
+    assert ("worksFor", "Tomas Berg", "Helios Robotics") in {(r.type, names[r.source_id], names[r.target_id])
+                                                            for r in x.relations}
+    assert any(r.type == "CO_OCCURS" for r in x.relations)

@@ -19,7 +19,7 @@ from .jobs import JobManager
 from .keys import KeyStore, keystore_path
 from .metrics import Metrics
 from .middleware import RequestContext
-from .routes import admin, analyst, documents, openai_compat, ops, query, search, sparql
+from .routes import admin, analyst, documents, explorer, openai_compat, ops, query, search, sparql, ui
 from .state import AppState, RateLimiter
 
 log = logging.getLogger(__name__)
@@ -97,15 +97,18 @@ def create_app(settings: Settings | None = None, services=None, announce_url: st
             if own:
                 svc.close()
 
-    app = FastAPI(title="kgfactory", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # /docs and /redoc are served from the vendored assets (routes/ui.py), not from a CDN
+    app = FastAPI(title="kgfactory", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, docs_url=None,
+                  redoc_url=None)
     errors.install(app)
     if settings.api_cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.api_cors_origins, allow_methods=["*"],
                            allow_headers=["*"], expose_headers=["X-Request-ID"])
     app.add_middleware(RequestContext, metrics=metrics, max_body=settings.api_max_body_bytes,
                        max_json=settings.api_max_json_bytes)
-    for r in (query, search, documents, analyst, sparql, openai_compat, admin, ops):
+    for r in (query, search, documents, analyst, explorer, sparql, openai_compat, admin, ops, ui):
         app.include_router(r.router)
+    app.mount(ui.STATIC_PREFIX, ui.static_files(), name="ui-static")
     return app
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, List, Optional
@@ -142,12 +143,16 @@ def ingest(
         quiet = as_json or not err.is_terminal
         total = 0 if quiet else documents_to_do(files)
         with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("documents"),
-                      TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err, transient=True,
-                      disable=quiet) as bar:
-            task = bar.add_task("ingest", total=total)
+                      TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                      TextColumn("[dim]{task.fields[stage]}"), console=err, transient=True, disable=quiet) as bar:
+            task = bar.add_task("ingest", total=total, rate="", stage="")
+            started = time.monotonic()
 
             def progress(p) -> None:  # IngestProgress: locally as documents are written, remotely as polled
-                bar.update(task, completed=p.documents_processed, total=max(total, p.documents_processed))
+                secs = time.monotonic() - started
+                rate = f"{p.documents_processed / secs:,.1f} docs/s" if secs > 1 else ""
+                bar.update(task, completed=p.documents_processed, total=max(total, p.documents_processed),
+                           rate=rate, stage=f"limited by {p.stage}" if p.stage else "")
 
             res = kb.ingest(targets, tags=tag, progress=progress, **(
                 {"engine": engine, "ray_address": ray_address} if engine != "local" or ray_address else {}))
@@ -272,6 +277,10 @@ _register_ontology(app)
 from .rdf_io import register as _register_rdf_io  # noqa: E402  (kgf export, kgf import)
 
 _register_rdf_io(app)
+
+from .entities import register as _register_entities  # noqa: E402  (kgf entities search)
+
+_register_entities(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

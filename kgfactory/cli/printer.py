@@ -144,3 +144,14 @@ def print_runs(rows: list[IngestRun]) -> None:
         t.add_row(r.id, str(r.started_at)[:19], r.embed_model, r.extractor, r.ontology_version,
                   str(r.documents_added), str(len(r.errors)))
     console.print(t)
+
+
+def print_entity_hits(res: Any) -> None:
+    """An EntitySearchResult: one line an entity, best first."""
+    if not res.items:
+        console.print(f"no entity matches {escape(res.q)!r}")
+        return
+    t = Table("match", "name", "class", "mentions", "id")
+    for e in res.items:
+        t.add_row(e.match, escape(e.name or ""), escape(e.label or ""), str(e.mentions), escape(e.id))
+    console.print(t)

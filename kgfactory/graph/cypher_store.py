@@ -15,6 +15,7 @@ from ..types import Chunk, Document, Entity, IngestRun, Mention, Relation
 from . import cypher as Q
 from .cypher_base import BATCH, batches
 from .cypher_copy import CopyOps
+from .cypher_explore import ExploreOps
 from .cypher_semantic import SemanticOps
 
 ENTITY_NS = "urn:kgf:entity:"
@@ -45,7 +46,7 @@ def check_params(params: Any, engine: str, nul: bool) -> None:
             stack.extend(v)
 
 
-class CypherGraphStore(SemanticOps, CopyOps):
+class CypherGraphStore(SemanticOps, CopyOps, ExploreOps):
     """Shared implementation of the GraphStore port over an adapter's `_run`/`_rows` (cypher_base.CypherBase)."""
 
     # -- documents --------------------------------------------------------------------------------

@@ -119,18 +119,35 @@ def wrap(e: Exception, what: str, call_timeout_s: float | None,
 
 
 def _plain(v: Any) -> Any:
-    """FalkorDB nodes/edges -> plain dicts so callers never see vendor types."""
+    """FalkorDB values -> plain Python, so callers never see vendor types. A node is its properties plus `_id`
+    (the engine's id, as text), `_labels`; an edge its properties plus `_id`, `_type`, `_start` and `_end` (the
+    `_id`s of its end nodes); a path {"_nodes": [...], "_relationships": [...]}. Analysts' Cypher rows use these
+    keys to draw a graph (the shape is the same on Neo4j, see neo4j_store._plain)."""
+    from falkordb import Path
+
+    if isinstance(v, Path):
+        return {"_nodes": [_plain(n) for n in v.nodes()], "_relationships": [_plain(e) for e in v.edges()]}
     props = getattr(v, "properties", None)
     if isinstance(props, dict):
-        out = dict(props)
+        out = {k: _plain(x) for k, x in props.items()}
+        if getattr(v, "id", None) is not None:
+            out["_id"] = str(v.id)
         labels = getattr(v, "labels", None)
         if labels is not None:
             out["_labels"] = list(labels)
         rel = getattr(v, "relation", None)
         if rel is not None:
             out["_type"] = rel
+            out["_start"], out["_end"] = _node_id(v.src_node), _node_id(v.dest_node)
         return out
     if isinstance(v, list):
         return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
     return v
 
+
+def _node_id(n: Any) -> str | None:
+    """An edge's end as the client gives it: a node id, or a Node."""
+    n = getattr(n, "id", n)
+    return None if n is None else str(n)

@@ -151,15 +151,19 @@ class Neo4jGraphStore(CypherGraphStore):
 
 
 def _plain(v: Any) -> Any:
-    """Driver values -> plain Python: nodes/relationships to property dicts, temporals to ISO strings."""
+    """Driver values -> plain Python: a node is its properties plus `_id` (the element id), `_labels`; a
+    relationship its properties plus `_id`, `_type`, `_start` and `_end` (its end nodes' element ids); a path
+    {"_nodes": [...], "_relationships": [...]}; temporals ISO strings. The same shape as falkordb_store._plain."""
     from neo4j.graph import Node, Path, Relationship
 
     if isinstance(v, Node):
-        return {**dict(v), "_labels": sorted(v.labels)}
+        return {**{k: _plain(x) for k, x in v.items()}, "_id": v.element_id, "_labels": sorted(v.labels)}
     if isinstance(v, Relationship):
-        return {**dict(v), "_type": v.type}
+        start, end = v.start_node, v.end_node
+        return {**{k: _plain(x) for k, x in v.items()}, "_id": v.element_id, "_type": v.type,
+                "_start": None if start is None else start.element_id, "_end": None if end is None else end.element_id}
     if isinstance(v, Path):
-        return [_plain(n) for n in v.nodes]
+        return {"_nodes": [_plain(n) for n in v.nodes], "_relationships": [_plain(r) for r in v.relationships]}
     if isinstance(v, list):
         return [_plain(x) for x in v]
     if isinstance(v, dict):

@@ -406,9 +406,7 @@ def _blame(stage: str, p: Prepared, error: Exception, retry: Callable[[Document,
                 break
     cls = EmbeddingError if stage == "embed" else ExtractionError
     where = f"{culprit.source} (document {culprit.id})" if culprit else "an empty group"
-    err = cls(f"{stage} failed on {where}: {cause}")
-    err.source = culprit.source if culprit else ""  # type: ignore[attr-defined]
-    return err
+    return cls(f"{stage} failed on {where}: {cause}")
 
 
 def _names_in(entities: list[Entity], extraction: Extraction, chunks: list[Chunk]) -> list[str]:

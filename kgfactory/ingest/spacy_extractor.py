@@ -24,6 +24,8 @@ SKIP_NER = {"DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL
 TRUST = {"vocabulary": 3, "ner": 2, "noun_phrase": 1}
 MAX_ENTITIES_PER_CHUNK = 40  # per two-sentence window
 MAX_GAP_CHARS = 80
+# what only noun phrases need (POS tags, dependency parse); ner has its own tok2vec in the en_core_web pipelines
+DROP_WITHOUT_NOUN_PHRASES = ("tok2vec", "tagger", "parser", "attribute_ruler")
 def load_pipeline(model: str):
     """'auto': the small English pipeline if installed, else a blank one with a sentencizer."""
     import spacy
@@ -79,7 +81,8 @@ class SpacyExtractor:
     @property
     def name(self) -> str:
         self._load()
-        return f"spacy:{self.pipeline_name}+ruler{'+np' if self._has_parser and self.noun_phrases else ''}"
+        senter = "+senter" if self._nlp is not None and "senter" in self._nlp.pipe_names else ""
+        return f"spacy:{self.pipeline_name}+ruler{'+np' if self._has_parser and self.noun_phrases else ''}{senter}"
 
     def _compile_triggers(self) -> list[tuple[re.Pattern, str, int]]:
         out = []
@@ -102,6 +105,13 @@ class SpacyExtractor:
             raise
         except Exception as e:
             raise ExtractionError(f"cannot load spaCy pipeline {self.model!r}: {e}") from e
+        if not self.noun_phrases and "senter" in nlp.disabled and "ner" in nlp.pipe_names:
+            # without noun phrases only entities and sentences are read: the tagger, parser and their shared
+            # tok2vec go, and the small sentence recogniser (its own tok2vec) gives the sentences instead
+            for n in DROP_WITHOUT_NOUN_PHRASES:
+                if n in nlp.pipe_names:
+                    nlp.disable_pipe(n)
+            nlp.enable_pipe("senter")
         patterns = [{"label": cls, "pattern": surface, "id": canonical}
                     for surface, cls, canonical in self.ontology.vocabulary()]
         if patterns:

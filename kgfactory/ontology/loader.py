@@ -178,7 +178,8 @@ def from_graph(g, source: str = "", content: bytes = b"") -> Ontology:
         classes[name] = OntClass(iri=str(c), name=name, label=text(c, RDFS.label, SKOS.prefLabel) or name,
                                  alt_labels=texts(c, SKOS.altLabel), parents=parents,
                                  ner_labels=texts(c, ner_pred) if ner_pred is not None else [],
-                                 equivalent=sorted(equivalent - {str(c)}))
+                                 equivalent=sorted(equivalent - {str(c)}),
+                                 comment=text(c, RDFS.comment, SKOS.definition))
     _check_cycles(classes, where)
 
     def class_refs(prop, pred, what: str) -> list[str]:

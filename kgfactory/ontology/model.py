@@ -33,6 +33,7 @@ class OntClass(_Frozen):
     parents: list[str] = Field(default_factory=list)
     ner_labels: list[str] = Field(default_factory=list)
     equivalent: list[str] = Field(default_factory=list)  # IRIs of owl:equivalentClass (e.g. schema.org)
+    comment: str | None = None  # rdfs:comment (or skos:definition): what the class is for, shown to analysts
 
 
 class ObjProp(_Frozen):

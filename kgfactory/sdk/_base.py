@@ -138,6 +138,23 @@ def entity(entity_id: str, limit: int) -> Req:
     return Req("GET", f"/v1/entities/{_seg(entity_id)}", params={"limit": limit})
 
 
+def entity_search(q: str, limit: int, label: str | None) -> Req:
+    return Req("GET", "/v1/entities", params={"q": q, "limit": limit, **({"label": label} if label else {})})
+
+
+def entity_graph(entity_id: str, depth: int, limit: int, types: Sequence[str] | str | None,
+                 classes: Sequence[str] | str | None) -> Req:
+    params: dict[str, Any] = {"depth": depth, "limit": limit}
+    for name, v in (("types", types), ("classes", classes)):
+        if v is not None:
+            params[name] = v if isinstance(v, str) else ",".join(v)
+    return Req("GET", f"/v1/entities/{_seg(entity_id)}/graph", params=params)
+
+
+def quarantine(limit: int) -> Req:
+    return Req("GET", "/v1/ontology/quarantine", params={"limit": limit})
+
+
 def job(job_id: str) -> Req:
     return Req("GET", f"/v1/jobs/{_seg(job_id)}")
 

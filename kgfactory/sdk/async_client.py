@@ -12,6 +12,7 @@ from .client import _DONE, _body, _search_of, _sparql_of, _stream_item
 from .errors import error_for
 from .models import (AskResult, CypherResult, DeleteResult, DocumentDetail, DocumentInfo, EntityDetail,
                      IngestProgress, IngestResult, Job, SearchResult, SparqlResult)
+from .models import EntityGraph, EntitySearchResult, OntologyClasses, QuarantineList
 
 
 class AsyncClient:
@@ -148,6 +149,20 @@ class AsyncClient:
 
     async def entity(self, entity_id: str, *, limit: int = 50) -> EntityDetail:
         return EntityDetail.model_validate(await self._json(B.entity(entity_id, limit)))
+
+    async def entity_search(self, q: str, *, limit: int = 10, label: str | None = None) -> EntitySearchResult:
+        return EntitySearchResult.model_validate(await self._json(B.entity_search(q, limit, label)))
+
+    async def entity_graph(self, entity_id: str, *, depth: int = 1, limit: int = 300,
+                           types: Sequence[str] | str | None = None,
+                           classes: Sequence[str] | str | None = None) -> EntityGraph:
+        return EntityGraph.model_validate(await self._json(B.entity_graph(entity_id, depth, limit, types, classes)))
+
+    async def ontology_classes(self) -> OntologyClasses:
+        return OntologyClasses.model_validate(await self._json(B.Req("GET", "/v1/ontology/classes")))
+
+    async def quarantine(self, *, limit: int = 100) -> QuarantineList:
+        return QuarantineList.model_validate(await self._json(B.quarantine(limit)))
 
     async def graph_schema(self) -> dict[str, Any]:
         return await self._json(B.Req("GET", "/v1/graph/schema"))

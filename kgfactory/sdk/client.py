@@ -10,6 +10,7 @@ from . import _base as B
 from .errors import ValidationError, error_for
 from .models import (AskResult, CypherResult, DeleteResult, DocumentDetail, DocumentInfo, EntityDetail,
                      IngestProgress, IngestResult, Job, SearchResult, SparqlResult)
+from .models import EntityGraph, EntitySearchResult, OntologyClasses, QuarantineList
 
 
 class Client:
@@ -169,6 +170,23 @@ class Client:
     def entity(self, entity_id: str, *, limit: int = 50) -> EntityDetail:
         """An entity with its neighbourhood (related entities) and the chunks that mention it."""
         return EntityDetail.model_validate(self._json(B.entity(entity_id, limit)))
+
+    def entity_search(self, q: str, *, limit: int = 10, label: str | None = None) -> EntitySearchResult:
+        """Entities whose name or alias matches `q`: exact, then prefix, then near spellings (type-ahead)."""
+        return EntitySearchResult.model_validate(self._json(B.entity_search(q, limit, label)))
+
+    def entity_graph(self, entity_id: str, *, depth: int = 1, limit: int = 300,
+                     types: Sequence[str] | str | None = None, classes: Sequence[str] | str | None = None) -> EntityGraph:
+        """The entity's neighbourhood (1 or 2 steps) as nodes and edges, optionally by relation type and class."""
+        return EntityGraph.model_validate(self._json(B.entity_graph(entity_id, depth, limit, types, classes)))
+
+    def ontology_classes(self) -> OntologyClasses:
+        """Ontology classes with this tenant's instance counts, and properties with domain and range."""
+        return OntologyClasses.model_validate(self._json(B.Req("GET", "/v1/ontology/classes")))
+
+    def quarantine(self, *, limit: int = 100) -> QuarantineList:
+        """This tenant's quarantined facts (refused by the ontology) and their total."""
+        return QuarantineList.model_validate(self._json(B.quarantine(limit)))
 
     def graph_schema(self) -> dict[str, Any]:
         """Node labels and relationship types of this tenant's graph, with counts."""

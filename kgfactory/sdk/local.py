@@ -18,6 +18,7 @@ from ..service import limits as L
 from .errors import APIError, KGFactoryError, error_for
 from .models import (AskResult, CypherResult, DeleteResult, DocumentDetail, DocumentInfo, EntityDetail,
                      IngestProgress, IngestResult, SearchResult, SparqlResult)
+from .models import EntityGraph, EntitySearchResult, OntologyClasses, QuarantineList
 
 
 def sdk_error(e: KGFError) -> KGFactoryError:
@@ -148,6 +149,23 @@ class KnowledgeBase:
     def entity(self, entity_id: str, *, limit: int = L.ENTITY_NEIGHBOURS_DEFAULT) -> EntityDetail:
         with _translated():
             return self.service.entity(entity_id, limit=limit)
+
+    def entity_search(self, q: str, *, limit: int = L.ENTITY_SEARCH_DEFAULT, label: str | None = None) -> EntitySearchResult:
+        with _translated():
+            return self.service.entity_search(q, limit=limit, label=label)
+
+    def entity_graph(self, entity_id: str, *, depth: int = 1, limit: int = L.GRAPH_NODES_DEFAULT,
+                     types: Sequence[str] | str | None = None, classes: Sequence[str] | str | None = None) -> EntityGraph:
+        with _translated():
+            return self.service.entity_graph(entity_id, depth=depth, limit=limit, types=types, classes=classes)
+
+    def ontology_classes(self) -> OntologyClasses:
+        with _translated():
+            return self.service.ontology_classes()
+
+    def quarantine(self, *, limit: int = L.QUARANTINE_DEFAULT) -> QuarantineList:
+        with _translated():
+            return self.service.quarantine(limit=limit)
 
     def graph_schema(self) -> dict[str, Any]:
         with _translated():

@@ -1,5 +1,5 @@
-"""Analysts' reads for one tenant: read-only Cypher on the tenant's view, SPARQL on its named graph, entities,
-the graph schema and the ontology.
+"""Analysts' reads for one tenant: read-only Cypher on the tenant's view, SPARQL on its named graph, the graph
+schema and the ontology (entities and the explorer's reads: explorer.py).
 
 Cypher never runs on the shared graph: graph/cypher_guard.py refuses write clauses, LOAD CSV, non-read
 procedures and text too long or deep for the parser; the rest runs read-only on a copy of the graph holding only
@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
 from typing import Any
 
-from ..errors import CypherQueryError, CypherTimeout, InvalidInputError, NotFoundError
-from . import limits as L
-from .results import CypherResult, EntityDetail, GraphSchema, SparqlResult
+from ..errors import CypherQueryError, CypherTimeout, InvalidInputError
+from .results import CypherResult, GraphSchema, SparqlResult
 from .status import NotAvailableError
 
 
@@ -86,20 +84,6 @@ class Analyst:
     def ontology(self) -> dict[str, Any]:
         """The OWL ontology the graph is typed by: classes, object and datatype properties, individuals."""
         return self.services.ontology.model_dump(mode="json")
-
-    def entity(self, entity_id: str, *, limit: int = L.ENTITY_NEIGHBOURS_DEFAULT) -> EntityDetail:
-        """An entity of this tenant with its neighbours (typed edges and co-occurrence) and the chunks that
-        mention it; another tenant's entity is NotFoundError, as a missing one."""
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= L.ENTITY_NEIGHBOURS_MAX:
-            raise InvalidInputError(f"limit {limit!r}: 1-{L.ENTITY_NEIGHBOURS_MAX}")
-        graph = self.services.graph
-        ok = isinstance(entity_id, str) and 0 < len(entity_id) <= L.MAX_ID_CHARS
-        row = graph.entity(entity_id, self.tenant) if ok else None
-        if row is None:
-            raise NotFoundError(f"no entity {entity_id!r} (entity ids appear in ask/search seeds and in documents)")
-        return EntityDetail.model_validate({
-            **asdict(row), "neighbours": [asdict(n) for n in graph.entity_neighbours(entity_id, self.tenant, limit)],
-            "mentions": [asdict(m) for m in graph.entity_mentions(entity_id, self.tenant, limit)]})
 
     def graph_schema(self) -> GraphSchema:
         """Node labels and relationship types in this tenant's graph, with counts."""

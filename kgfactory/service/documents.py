@@ -72,15 +72,17 @@ class Documents:
     def ingest_paths(self, todo: list[str], tags: list[str],
                      progress: Callable[[IngestProgress], None] | None = None, engine: str = "local",
                      ray_address: str | None = None) -> IngestResult:
-        done = 0
+        done, stage = 0, ""
 
         def tick(event: str, n: int) -> None:
-            nonlocal done
-            if event == "document":
+            nonlocal done, stage
+            if event.startswith("limit:"):  # the pipeline's view of its slowest stage (ingest/stages.py)
+                stage = event[6:]
+            elif event == "document":
                 done += n
                 if progress is not None:
                     progress(IngestProgress(documents_processed=done, files_total=len(todo), jobs_done=0,
-                                            jobs_total=1))
+                                            jobs_total=1, stage=stage))
 
         started = time.strftime("%Y-%m-%dT%H:%M:%S")
         if engine == "ray":

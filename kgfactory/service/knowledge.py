@@ -14,11 +14,12 @@ from .asking import AnswerStream, Observer, grounding_detail
 from .conversation import Chatting, Turn
 from .documents import Documents
 from .embedding import Embedding
+from .explorer import Explorer
 
 __all__ = ["KnowledgeService", "AnswerStream", "Observer", "Turn", "grounding_detail"]
 
 
-class KnowledgeService(Chatting, Embedding, Documents, Analyst):  # Chatting is Asking plus conversations
+class KnowledgeService(Chatting, Embedding, Documents, Explorer, Analyst):  # Chatting is Asking plus conversations
     """One tenant's view of the knowledge base. Holds no state of its own beyond the tenant: cheap to make per
     request. `observer` (optional) hears retrievals and answers (the API counts metrics with it)."""
 

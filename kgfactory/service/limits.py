@@ -35,6 +35,16 @@ MAX_TEXTS_PER_REQUEST = 1000
 DOCUMENT_STATUSES = ("complete", "pending", "deleting")
 ENTITY_NEIGHBOURS_DEFAULT, ENTITY_NEIGHBOURS_MAX = 50, 500
 
+# the explorer: entity type-ahead, neighbourhood graphs, the quarantine list
+MAX_ENTITY_QUERY_CHARS = 200
+ENTITY_SEARCH_DEFAULT, ENTITY_SEARCH_MAX = 10, 50
+GRAPH_DEPTHS = (1, 2)
+GRAPH_NODES_DEFAULT, GRAPH_NODES_MAX = 300, 2000
+GRAPH_EDGES_PER_NODE = 5  # edges read per step: at most this many per node allowed (so `truncated` is honest)
+MAX_GRAPH_FILTERS = 50  # relation types or classes in one filter
+RELATION_CHUNKS_MAX = 20  # supporting chunk ids shown per typed relation (the first, by id)
+QUARANTINE_DEFAULT, QUARANTINE_MAX = 100, 1000
+
 # analyst Cypher (the request schema's own caps; the settings cap each call further)
 MAX_CYPHER_CHARS = 20000
 

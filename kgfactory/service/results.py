@@ -12,7 +12,9 @@ from ..types import Citation, Grounding, RelatedSource
 
 __all__ = ["AskResult", "GraphSchema", "SearchResult", "Job", "IngestResult", "IngestProgress", "DocumentInfo", "DocumentDetail",
            "DeleteResult", "CypherResult", "SparqlResult", "EntityDetail", "Citation", "RetrievedChunk", "EntityRef",
-           "EvidencePath", "EmbedResult", "RelatedSource"]
+           "EvidencePath", "EmbedResult", "RelatedSource", "EntityHit", "EntitySearchResult", "EntityGraph",
+           "GraphNode", "GraphEdge", "EntityRelationInfo", "OntologyClasses", "OntologyClassInfo",
+           "OntologyPropertyInfo", "QuarantineList"]
 
 
 class _Open(BaseModel):
@@ -87,6 +89,7 @@ class IngestProgress(BaseModel):
     files_total: int
     jobs_done: int
     jobs_total: int
+    stage: str = ""  # the ingest stage that limits throughput so far (a local threaded ingest; empty otherwise)
 
 
 class IngestResult(BaseModel):
@@ -181,14 +184,103 @@ class SparqlResult(BaseModel):
         return [{k: v.get("value") for k, v in b.items()} for b in self.bindings]
 
 
+class GraphNode(BaseModel):
+    id: str
+    name: str | None = None
+    label: str | None = None
+
+
+class EntityRelationInfo(BaseModel):
+    """A typed ontology relation of an entity: its type, direction, the entity at the other end and the chunks
+    (and their documents) that state it."""
+
+    type: str
+    direction: Literal["out", "in"]
+    other: GraphNode
+    chunk_ids: list[str] = Field(default_factory=list)
+    doc_ids: list[str] = Field(default_factory=list)
+
+
 class EntityDetail(_Open):
-    """An entity with its neighbourhood: related entities and the chunks that mention it."""
+    """An entity with its ontology class and superclasses, aliases, typed relations with provenance, related
+    entities (typed edges and co-occurrence: `neighbours`) and the chunks that mention it (with their text)."""
 
     id: str
     name: str | None = None
     label: str | None = None
+    classes: list[str] = Field(default_factory=list)  # its class, then the superclasses, nearest first
+    aliases: list[str] = Field(default_factory=list)
+    relations: list[EntityRelationInfo] = Field(default_factory=list)
     neighbours: list[dict[str, Any]] = Field(default_factory=list)
-    mentions: list[dict[str, Any]] = Field(default_factory=list)
+    mentions: list[dict[str, Any]] = Field(default_factory=list)  # chunk_id, doc_id, count, title, text
+
+
+class EntityHit(BaseModel):
+    """An entity found by name: `match` says how (exact, prefix or fuzzy); `score` orders hits (0-1)."""
+
+    id: str
+    name: str | None = None
+    label: str | None = None
+    aliases: list[str] = Field(default_factory=list)
+    mentions: int = 0  # chunks that mention it
+    match: Literal["exact", "prefix", "fuzzy"]
+    score: float
+
+
+class EntitySearchResult(BaseModel):
+    q: str
+    items: list[EntityHit] = Field(default_factory=list)
+
+
+class GraphEdge(BaseModel):
+    source: str
+    target: str
+    type: str
+
+
+class EntityGraph(BaseModel):
+    """An entity's neighbourhood for drawing: nodes, edges between them, and whether the node cap or the edge
+    budget cut it short."""
+
+    nodes: list[GraphNode] = Field(default_factory=list)
+    edges: list[GraphEdge] = Field(default_factory=list)
+    truncated: bool = False
+
+
+class OntologyClassInfo(BaseModel):
+    """A class of the ontology with this tenant's entities typed with it (`count`) and with it or a subclass
+    (`total`)."""
+
+    name: str
+    parent: str | None = None  # the first declared superclass
+    parents: list[str] = Field(default_factory=list)
+    count: int = 0
+    total: int = 0
+    label: str | None = None
+    comment: str | None = None
+
+
+class OntologyPropertyInfo(BaseModel):
+    """An object property (domain and range: class names, a union; empty: any class) or a datatype property
+    (range: the datatype IRI)."""
+
+    name: str
+    kind: Literal["object", "datatype"]
+    domain: list[str] = Field(default_factory=list)
+    range: list[str] = Field(default_factory=list)
+    label: str | None = None
+
+
+class OntologyClasses(BaseModel):
+    classes: list[OntologyClassInfo] = Field(default_factory=list)
+    properties: list[OntologyPropertyInfo] = Field(default_factory=list)
+
+
+class QuarantineList(BaseModel):
+    """This tenant's quarantined facts (the first `limit`, oldest first) and how many there are."""
+
+    items: list[dict[str, Any]] = Field(default_factory=list)
+    total: int = 0
 
 
 class GraphSchema(_Open):

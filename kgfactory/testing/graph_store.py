@@ -221,3 +221,34 @@ class GraphStoreContract:
         assert not isinstance(bad.value, GraphUnavailableError)
         with pytest.raises(CypherQueryError, match="write clauses"):
             graph.query("CREATE (n:X)")
+
+    def test_explorer_reads_stay_in_their_tenant(self, graph):
+        from kgfactory import rows as R
+
+        write_document(graph, "d1", ["pa", "cb", "pc"], [("pa", "cb"), ("cb", "pc")])
+        graph.write_extraction([], [], [Relation(source_id="pa", target_id="cb", type="livesIn", chunk_ids=["d1_c0"])])
+        d = make_document("d9", tenant="other")
+        graph.begin_documents([d])
+        graph.write_chunks([Chunk(id="d9_c0", doc_id="d9", tenant="other", index=0, text="x", start=0, end=1)])
+        graph.write_extraction([Entity(id="px", name="PX", label="Person", tenant="other")],
+                               [Mention(chunk_id="d9_c0", entity_id="px")],
+                               [Relation(source_id="px", target_id="cb", type="livesIn", chunk_ids=["d9_c0"])])
+        graph.complete_documents([{"id": "d9", "chunks": 1, "entities": 1, "run_id": "r"}])
+        [rel] = graph.entity_relations("cb", "default")  # CO_OCCURS and the other tenant's edge left out
+        assert isinstance(rel, R.EntityRelation)
+        assert (rel.type, rel.outgoing, rel.id, rel.label, rel.chunk_ids) == ("livesIn", False, "pa", "Person", ["d1_c0"])
+        assert graph.entity_relations("cb", "other") == []
+        edges = graph.neighbourhood_edges(["cb"], "default")
+        assert {type(e) for e in edges} == {R.NeighbourhoodEdge}
+        assert sorted((e.source_id, e.target_id, e.type) for e in edges) == \
+            [("cb", "pc", "CO_OCCURS"), ("pa", "cb", "CO_OCCURS"), ("pa", "cb", "livesIn")]
+        assert {e.other_id for e in edges} == {"pa", "pc"} and {e.from_id for e in edges} == {"cb"}
+        only = graph.neighbourhood_edges(["cb"], "default", types=["livesIn"])
+        assert [(e.source_id, e.type) for e in only] == [("pa", "livesIn")]
+        assert graph.neighbourhood_edges(["cb"], "default", classes=["Location"]) == []  # pa and pc are Persons
+        assert len(graph.neighbourhood_edges(["cb"], "default", limit=1)) == 1
+        assert graph.neighbourhood_edges(["cb"], "other") == []
+        assert graph.neighbourhood_edges(["cb"], "default", types=["x') DETACH DELETE n //"]) == []  # a value
+        assert graph.chunk_documents(["d1_c0", "d9_c0", "nope"], "default") == {"d1_c0": "d1"}
+        assert graph.class_counts("default") == {"City": 1, "Person": 2}
+        assert graph.class_counts("other") == {"Person": 1}
