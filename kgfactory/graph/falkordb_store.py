@@ -20,10 +20,10 @@ class FalkorDBGraphStore(CypherGraphStore):
 
     def __init__(self, graph_name: str = "kgf", unix_socket_path: str | None = None, host: str = "localhost",
                  port: int = 6379, labels_for=None, on_close=None, call_timeout_s: float | None = 60.0,
-                 change_retention: int = CHANGE_RETENTION):
+                 change_retention: int = CHANGE_RETENTION, password: str | None = None):
         self.call_timeout_s = call_timeout_s
         try:
-            self._db = connect(unix_socket_path, host, port, call_timeout_s)
+            self._db = connect(unix_socket_path, host, port, call_timeout_s, password=password)
             self._g = self._db.select_graph(graph_name)
         except Exception as e:
             raise GraphStoreError(f"cannot connect to FalkorDB ({unix_socket_path or f'{host}:{port}'}): {e}") from e
@@ -85,7 +85,7 @@ class FalkorDBGraphStore(CypherGraphStore):
 
 
 def connect(unix_socket_path: str | None, host: str = "localhost", port: int = 6379,
-            call_timeout_s: float | None = 60.0):
+            call_timeout_s: float | None = 60.0, password: str | None = None):
     """A FalkorDB client whose every call has a deadline, and which never retries on its own.
 
     Why: without a socket timeout a stuck engine hung every caller forever (issue 14: a deadlocked engine
@@ -99,7 +99,7 @@ def connect(unix_socket_path: str | None, host: str = "localhost", port: int = 6
                           "socket_connect_timeout": min(call_timeout_s, 5.0) if call_timeout_s else 5.0}
     if unix_socket_path:
         return FalkorDB(unix_socket_path=unix_socket_path, **kw)
-    return FalkorDB(host=host, port=port, **kw)
+    return FalkorDB(host=host, port=port, password=password, **kw)
 
 
 def wrap(e: Exception, what: str, call_timeout_s: float | None,

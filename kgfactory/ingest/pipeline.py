@@ -106,7 +106,9 @@ class IngestPipeline:
 
     # -- ingest -----------------------------------------------------------------------------------
     def ingest(self, paths: Sequence[str], tenant: str = "default", tags: Sequence[str] = (),
-               metadata: dict[str, Any] | None = None, progress: Progress | None = None) -> IngestRun:
+               metadata: dict[str, Any] | None = None, progress: Progress | None = None,
+               items: Iterable[Document | FileError] | None = None) -> IngestRun:
+        """`items`: the documents of `paths` already parsed elsewhere, in parse order (the Ray engine)."""
         if tenant == ALL_TENANTS or not tenant:  # the all-tenants key scope is not a tenant data can belong to
             raise InvalidInputError(f"tenant {tenant!r} is reserved: give a tenant name (KGF_TENANT or --tenant)")
         self.ensure_ready()
@@ -121,7 +123,7 @@ class IngestPipeline:
         self._embedded, self._lost = set(), set()
         self._check_store = self.extractor is not None and self.vectors.count("entities") > 0
         self._admitted = set()
-        groups = self._groups(paths, tenant, tags, metadata, run, progress)
+        groups = self._groups(paths, tenant, tags, metadata, run, progress, items)
         if self.mode == "threaded":
             run_threaded(self, groups, run, progress, depth=self.inflight_groups)
         else:
@@ -140,12 +142,15 @@ class IngestPipeline:
         return run
 
     def _groups(self, paths: Sequence[str], tenant: str, tags: Sequence[str], metadata: dict[str, Any] | None,
-                run: IngestRun, progress: Progress | None) -> Iterator[Group]:
+                run: IngestRun, progress: Progress | None,
+                items: Iterable[Document | FileError] | None = None) -> Iterator[Group]:
         """Parse and admit documents, yielding full groups (and the last partial one); parse time is counted."""
         group = Group()
         t = time.perf_counter()
-        for item in iter_documents(paths, tenant=tenant, tags=tags, metadata=metadata,
-                                   max_file_bytes=self.max_file_bytes, max_record_chars=self.max_record_chars):
+        if items is None:
+            items = iter_documents(paths, tenant=tenant, tags=tags, metadata=metadata,
+                                   max_file_bytes=self.max_file_bytes, max_record_chars=self.max_record_chars)
+        for item in items:
             run.timings["parse"] += time.perf_counter() - t
             if isinstance(item, FileError):
                 run.errors.append(item)

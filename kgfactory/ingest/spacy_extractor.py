@@ -45,6 +45,20 @@ def load_pipeline(model: str):
 
 
 @dataclass
+class ChunkAnalysis:
+    """spaCy's reading of one chunk, as plain lists (picklable, JSON-able): see SpacyExtractor.analyse."""
+    spans: list[list[Any]] = field(default_factory=list)  # [entity id, name, class, source, surface, sentence]
+    triggered: list[list[str]] = field(default_factory=list)  # [entity a, entity b, property]
+
+    def to_json(self) -> list[Any]:
+        return [self.spans, self.triggered]
+
+    @classmethod
+    def from_json(cls, data: list[Any]) -> "ChunkAnalysis":
+        return cls(spans=[list(s) for s in data[0]], triggered=[list(t) for t in data[1]])
+
+
+@dataclass
 class _Found:
     name: str
     cls: str
@@ -110,24 +124,36 @@ class SpacyExtractor:
         return nlp
 
     def extract(self, chunks: Sequence[Chunk], tenant: str = "default") -> Extraction:
+        return self.assemble(chunks, self.analyse(chunks, tenant), tenant)
+
+    # The two halves of extract: `analyse` runs spaCy on each chunk alone (the expensive part; no state shared
+    # between chunks, so it can run anywhere, in any batches: the Ray engine's spaCy actors), and `assemble`
+    # folds the per-chunk analyses in chunk order into one Extraction (cheap; it decides an entity's name and
+    # class across the chunks given, and a typed relation by those classes). Both engines call both halves.
+    def analyse(self, chunks: Sequence[Chunk], tenant: str = "default") -> list[ChunkAnalysis]:
+        """One plain, picklable analysis per chunk, in order."""
         nlp = self._load()
+        try:
+            docs = nlp.pipe([c.text for c in chunks], batch_size=self.batch_size)
+            return [self._analyse_one(doc, tenant) for doc in docs]
+        except Exception as e:
+            raise ExtractionError(f"spaCy failed on a batch of {len(chunks)} chunks: {e}") from e
+
+    def assemble(self, chunks: Sequence[Chunk], analyses: Sequence[ChunkAnalysis], tenant: str = "default") -> Extraction:
+        """The Extraction of `chunks` from their analyses (as `extract` gives it for the same chunks in order)."""
         found: dict[str, _Found] = {}
         mentions: dict[tuple[str, str], int] = {}
         rels: dict[tuple[str, str, str], set[str]] = {}
-        self._refused: dict[tuple[str, str, str], set[str]] = {}  # domain/range violations -> quarantine
-        try:
-            docs = nlp.pipe([c.text for c in chunks], batch_size=self.batch_size)
-            for chunk, doc in zip(chunks, docs):
-                self._one(chunk, doc, tenant, found, mentions, rels)
-        except Exception as e:
-            raise ExtractionError(f"spaCy failed on a batch of {len(chunks)} chunks: {e}") from e
+        refused: dict[tuple[str, str, str], set[str]] = {}  # domain/range violations -> quarantine
+        for chunk, a in zip(chunks, analyses, strict=True):
+            self._fold(chunk.id, a, found, mentions, rels, refused)
         entities = [Entity(id=eid, name=f.name, label=f.cls, aliases=sorted(f.aliases - {f.name}), tenant=tenant,
                            source=f.source) for eid, f in found.items()]
         return Extraction(
             entities=entities,
             mentions=[Mention(chunk_id=c, entity_id=e, count=n) for (c, e), n in mentions.items()],
             relations=[Relation(source_id=s, target_id=t, type=r, chunk_ids=sorted(cs)) for (s, t, r), cs in rels.items()],
-            violations=[self._violation(s, t, r, cs, found) for (s, t, r), cs in self._refused.items()])
+            violations=[self._violation(s, t, r, cs, found) for (s, t, r), cs in refused.items()])
 
     def _violation(self, s: str, t: str, prop: str, chunk_ids: set[str], found) -> RelationViolation:
         p = self.ontology.object_properties[prop]
@@ -174,50 +200,57 @@ class SpacyExtractor:
                     continue
                 yield span, name, key, self.ontology.FALLBACK_CLASS, "noun_phrase", name
 
-    def _one(self, chunk: Chunk, doc, tenant: str, found, mentions, rels) -> None:
-        in_chunk: list[tuple[str, str, Any]] = []  # (entity id, class, span)
-        seen: set[str] = set()
+    def _analyse_one(self, doc, tenant: str) -> ChunkAnalysis:
+        """What one chunk says, independent of every other chunk: its entity spans (id, name, class, source,
+        surface, sentence, start) in order, and the adjacent pairs a trigger phrase joins (a, b, property)."""
+        spans: list[list[Any]] = []
+        sent_of = {sent.start: k for k, sent in enumerate(doc.sents)}
+        in_chunk = []
         for span, name, key, cls, source, surface in self._spans(doc):
             eid = content_id(tenant, key, prefix="ent_")
+            spans.append([eid, name, cls, source, surface, sent_of.get(span.sent.start, 0)])
+            in_chunk.append((eid, span))
+        return ChunkAnalysis(spans=spans, triggered=self._triggered(doc, in_chunk))
+
+    def _fold(self, chunk_id: str, a: ChunkAnalysis, found, mentions, rels, refused) -> None:
+        """Add one chunk's analysis to the running state of an extract (entities seen so far decide classes)."""
+        for eid, name, cls, source, surface, _ in a.spans:
             f = found.get(eid)
             if f is None:
                 f = found[eid] = _Found(name=name, cls=cls, source=source)
             elif TRUST[source] > TRUST[f.source]:
                 f.name, f.cls, f.source = name, cls, source
             f.aliases.add(surface)
-            mentions[(chunk.id, eid)] = mentions.get((chunk.id, eid), 0) + 1
-            in_chunk.append((eid, cls, span))
-            if eid not in seen:
-                seen.add(eid)
+            mentions[(chunk_id, eid)] = mentions.get((chunk_id, eid), 0) + 1
         # co-occurrence within a window of sentences, not all pairs of the chunk: it is the signal that means
         # something, and it keeps the edge count linear in the text rather than quadratic in the entities
-        sent_of = {}
-        for k, sent in enumerate(doc.sents):
-            sent_of[sent.start] = k
         by_sent: dict[int, set[str]] = {}
-        for eid, _, span in in_chunk:
-            by_sent.setdefault(sent_of.get(span.sent.start, 0), set()).add(eid)
+        for eid, *_, sent in a.spans:
+            by_sent.setdefault(sent, set()).add(eid)
         for k, here in by_sent.items():
             window = sorted(here | by_sent.get(k + 1, set()))[:MAX_ENTITIES_PER_CHUNK]
-            for i, a in enumerate(window):
-                for b in window[i + 1:]:
-                    rels.setdefault((a, b, CO_OCCURS), set()).add(chunk.id)
-        self._typed(chunk, doc, in_chunk, found, rels)
+            for i, x in enumerate(window):
+                for y in window[i + 1:]:
+                    rels.setdefault((x, y, CO_OCCURS), set()).add(chunk_id)
+        for x, y, prop in a.triggered:
+            if self.ontology.allows(prop, found[x].cls, found[y].cls):
+                p = self.ontology.object_properties[prop]
+                src, dst = (min(x, y), max(x, y)) if p.symmetric else (x, y)
+                rels.setdefault((src, dst, prop), set()).add(chunk_id)
+            else:  # never silently into the graph, never silently lost: the quarantine lists it
+                refused.setdefault((x, y, prop), set()).add(chunk_id)
 
-    def _typed(self, chunk: Chunk, doc, in_chunk, found, rels) -> None:
-        """Adjacent entity pairs in one sentence joined by a property's trigger phrase."""
-        ordered = sorted(in_chunk, key=lambda t: t[2].start_char)
-        for (a, _, sa), (b, _, sb) in zip(ordered, ordered[1:]):
+    def _triggered(self, doc, in_chunk) -> list[list[str]]:
+        """Adjacent entity pairs in one sentence joined by a property's trigger phrase (the first that matches);
+        whether the property's domain and range accept them is decided when folding, by the classes then."""
+        out: list[list[str]] = []
+        ordered = sorted(in_chunk, key=lambda t: t[1].start_char)
+        for (a, sa), (b, sb) in zip(ordered, ordered[1:]):
             if a == b or sa.sent != sb.sent or sb.start_char - sa.end_char > MAX_GAP_CHARS:
                 continue
             between = doc.text[sa.end_char:sb.start_char].lower()
             for pattern, prop, _ in self._triggers:
                 if pattern.search(between):
-                    ca, cb = found[a].cls, found[b].cls
-                    if self.ontology.allows(prop, ca, cb):
-                        p = self.ontology.object_properties[prop]
-                        src, dst = (min(a, b), max(a, b)) if p.symmetric else (a, b)
-                        rels.setdefault((src, dst, prop), set()).add(chunk.id)
-                    else:  # never silently into the graph, never silently lost: the quarantine lists it
-                        self._refused.setdefault((a, b, prop), set()).add(chunk.id)
+                    out.append([a, b, prop])
                     break
+        return out

@@ -109,12 +109,16 @@ class KnowledgeBase:
     # -- documents and ingest ---------------------------------------------------------------------------
     def ingest(self, paths: Any = None, *, texts: Any = None, files: Any = None, tags: Sequence[str] | str = (),
                wait: bool = True, progress: Callable[[IngestProgress], None] | None = None,
-               poll_interval: float = 0.5, timeout: float | None = None) -> IngestResult:
+               poll_interval: float = 0.5, timeout: float | None = None, engine: str = "local",
+               ray_address: str | None = None) -> IngestResult:
         """As Client.ingest. Files are read in place; texts and file objects are first written under
         `<data_dir>/uploads/<tenant>/` (as the server does). In-process ingest is synchronous: `wait`,
-        `poll_interval` and `timeout` are accepted for parity with Client and ignored."""
+        `poll_interval` and `timeout` are accepted for parity with Client and ignored. `engine="ray"` runs the
+        parse/chunk/embed/spaCy stages on Ray (`ray_address`, else KGF_RAY_ADDRESS, else a local Ray): the
+        [ray] extra and server stores (KGF_MILVUS_URI, and Neo4j or KGF_FALKORDB_URL)."""
         with _translated():
-            return self.service.ingest(paths, texts=texts, files=files, tags=tags, progress=progress)
+            return self.service.ingest(paths, texts=texts, files=files, tags=tags, progress=progress, engine=engine,
+                                       ray_address=ray_address)
 
     def documents(self, status: str | None = None) -> list[DocumentInfo]:
         with _translated():

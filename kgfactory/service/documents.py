@@ -14,6 +14,8 @@ from . import limits as L
 from . import staging, walk
 from .results import DeleteResult, DocumentDetail, DocumentInfo, IngestProgress, IngestResult, Job
 
+INGEST_ENGINES = ("local", "ray")
+
 
 def run_summary(run: Any) -> dict[str, Any]:
     """What a job (and IngestResult) reports of an ingest run."""
@@ -37,12 +39,23 @@ class Documents:
 
     # -- ingest ---------------------------------------------------------------------------------------------
     def ingest(self, paths: Any = None, *, texts: Any = None, files: Any = None, tags: Sequence[str] | str = (),
-               progress: Callable[[IngestProgress], None] | None = None) -> IngestResult:
+               progress: Callable[[IngestProgress], None] | None = None, engine: str = "local",
+               ray_address: str | None = None) -> IngestResult:
         """Files and directories (read in place, walked by service/walk.py), texts and file objects (written under
-        uploads_dir first), ingested now, in this process. A named path that is missing or of an unsupported type
-        is refused before anything is written; errors inside files are per file, in the result."""
+        uploads_dir first), ingested now. A named path that is missing or of an unsupported type is refused
+        before anything is written; errors inside files are per file, in the result.
+
+        engine: "local" (in this process) or "ray" (parse, chunk, embed and spaCy on a Ray cluster, at
+        `ray_address` or KGF_RAY_ADDRESS, else a local Ray; this process writes; server stores only). Both give
+        the same documents, chunks, entities and graph."""
         if self.tenant == ALL_TENANTS:  # a key scope over every tenant, never a tenant data belongs to
             raise InvalidInputError(f"tenant {ALL_TENANTS!r} is reserved: ingest into a named tenant")
+        if engine not in INGEST_ENGINES:
+            raise InvalidInputError(f"engine {engine!r}: use {' or '.join(INGEST_ENGINES)}")
+        if engine == "ray":  # refused before anything is staged
+            from ..ingest.ray_engine import check_server_stores
+
+            check_server_stores(self.services.settings)
         tag_list = staging.check_tags([tags] if isinstance(tags, str) else list(tags or []))
         found, bad = walk.expand(paths or [])
         if bad:
@@ -54,10 +67,11 @@ class Documents:
         todo = [str(p) for p in found]
         todo += [str(p) for p in staging.stage_texts(items, self.uploads_dir)] if items else []
         todo += [str(p) for p in staging.stage_files(file_list, self.uploads_dir)] if file_list else []
-        return self.ingest_paths(todo, tag_list, progress)
+        return self.ingest_paths(todo, tag_list, progress, engine=engine, ray_address=ray_address)
 
     def ingest_paths(self, todo: list[str], tags: list[str],
-                     progress: Callable[[IngestProgress], None] | None = None) -> IngestResult:
+                     progress: Callable[[IngestProgress], None] | None = None, engine: str = "local",
+                     ray_address: str | None = None) -> IngestResult:
         done, stage = 0, ""
 
         def tick(event: str, n: int) -> None:
@@ -71,7 +85,15 @@ class Documents:
                                             jobs_total=1, stage=stage))
 
         started = time.strftime("%Y-%m-%dT%H:%M:%S")
-        run = self.services.pipeline.ingest(todo, tenant=self.tenant, tags=tags, progress=tick)
+        if engine == "ray":
+            from ..ingest.ray_engine import RayOptions, ray_ingest
+
+            s = self.services.settings
+            opts = RayOptions(address=s.ray_address if ray_address is None else ray_address, workers=s.ray_workers,
+                              batch_docs=s.ray_batch_docs)
+            run = ray_ingest(self.services, todo, tenant=self.tenant, tags=tags, progress=tick, options=opts)
+        else:
+            run = self.services.pipeline.ingest(todo, tenant=self.tenant, tags=tags, progress=tick)
         job = Job(id=run.id, tenant=self.tenant, state="succeeded", files=todo, tags=tags, created_at=started,
                   finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
                   progress={"files": len(todo), "documents_processed": done},
