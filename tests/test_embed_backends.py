@@ -177,6 +177,9 @@ def test_mismatch_is_refused_until_reindex(tmp_path, cache, int8, sample_dir, em
     with _kb(data, "torch", cache) as kb:  # and now torch is the one refused
         with pytest.raises(KGFactoryError, match="kgf reindex"):
             kb.search("Who founded Helios Robotics?")
+    with _kb(data, "auto", cache) as kb:  # auto follows what the collections record: an upgrade refuses nothing
+        assert getattr(kb.service.services.embedder, "backend", None) == "onnx-int8"
+        assert kb.search("Who founded Helios Robotics?").chunks[0].id == top
 
 
 class _FailingEmbedder:
