@@ -67,21 +67,29 @@ def synthetic_corpus(n: int, out: Path, seed: int = 0) -> Path:
     return out
 
 
-def synthetic_child(n: int, mode: str) -> dict:
+def bench_embedder(backend: str, cache: Path):
+    """The embedder a KB gets from these settings (KGF_EMBED_BACKEND; auto = ONNX fp32 on the CPU), exported into
+    `cache` once, outside the timed runs."""
+    from kgfactory.bootstrap import build_embedder
+    from kgfactory.settings import Settings
+
+    return build_embedder(Settings(data_dir=cache, embed_backend=backend, embed_cache_dir=cache / "models"))
+
+
+def synthetic_child(n: int, mode: str, backend: str = "auto") -> dict:
     """Run in a fresh process: ingest n synthetic passages; report wall, stages and this process's peak RSS."""
-    from kgfactory.ingest.embedder import SentenceTransformerEmbedder
     from kgfactory.ingest.spacy_extractor import SpacyExtractor
     from kgfactory.ontology.loader import load_ontology
 
-    embedder = SentenceTransformerEmbedder(sha256_prefix="53aa5117")
+    tmp = Path(tempfile.mkdtemp(prefix="kgf-bench-syn-"))
+    embedder = bench_embedder(backend, tmp)
     embedder.embed(["warm up"])
     extractor = SpacyExtractor(load_ontology())
     extractor._load()
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    tmp = Path(tempfile.mkdtemp(prefix="kgf-bench-syn-"))
     try:
         corpus = synthetic_corpus(n, tmp / "synthetic.jsonl")
-        r = run_once(corpus, tmp / "kb", True, embedder, extractor, mode)
+        r = run_once(corpus, tmp / "kb", True, embedder, extractor, mode, backend)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     r.update(passages=n, peak_rss_python_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -89,19 +97,21 @@ def synthetic_child(n: int, mode: str) -> dict:
     return r
 
 
-def run_synthetic(n: int, mode: str) -> dict:
+def run_synthetic(n: int, mode: str, backend: str) -> dict:
     import subprocess
 
-    out = subprocess.run([sys.executable, "-m", "bench.ingest", "--synthetic-child", str(n), "--mode", mode],
+    out = subprocess.run([sys.executable, "-m", "bench.ingest", "--synthetic-child", str(n), "--mode", mode,
+                          "--backend", backend],
                          check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_once(corpus: Path, data_dir: Path, extract: bool, embedder, extractor, mode: str = "threaded") -> dict:
+def run_once(corpus: Path, data_dir: Path, extract: bool, embedder, extractor, mode: str = "threaded",
+             backend: str = "auto") -> dict:
     from kgfactory.bootstrap import build_services
     from kgfactory.settings import Settings
 
-    svc = build_services(Settings(data_dir=data_dir, extract=extract, ingest_pipeline=mode))
+    svc = build_services(Settings(data_dir=data_dir, extract=extract, ingest_pipeline=mode, embed_backend=backend))
     svc.embedder = svc.pipeline.embedder = embedder
     if extract:
         svc.extractor = svc.pipeline.extractor = extractor
@@ -124,38 +134,41 @@ def main(argv=None) -> dict:
     ap.add_argument("--limit", type=int, default=None, help="first N passages only (quick runs)")
     ap.add_argument("--no-write", action="store_true", help="do not touch BENCHMARKS.md")
     ap.add_argument("--mode", choices=("threaded", "serial"), default="threaded", help="KGF_INGEST_PIPELINE")
+    ap.add_argument("--backend", default="auto", choices=("auto", "torch", "onnx", "onnx-int8"),
+                    help="KGF_EMBED_BACKEND (auto = onnx fp32 on the CPU)")
     ap.add_argument("--synthetic", default="", help="comma-separated passage counts, e.g. 2000,20000")
     ap.add_argument("--synthetic-child", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.synthetic_child:
-        print(json.dumps(synthetic_child(args.synthetic_child, args.mode)))
+        print(json.dumps(synthetic_child(args.synthetic_child, args.mode, args.backend)))
         return {"synthetic": True}
 
-    from kgfactory.ingest.embedder import SentenceTransformerEmbedder
     from kgfactory.ingest.spacy_extractor import SpacyExtractor
     from kgfactory.ontology.loader import load_ontology
 
+    tmp = Path(tempfile.mkdtemp(prefix="kgf-bench-"))
     t = time.perf_counter()
-    embedder = SentenceTransformerEmbedder(sha256_prefix="53aa5117")
+    embedder = bench_embedder(args.backend, tmp)
     embedder.embed(["warm up"])
     extractor = SpacyExtractor(load_ontology())
     extractor._load()
     load_s = time.perf_counter() - t
-
-    tmp = Path(tempfile.mkdtemp(prefix="kgf-bench-"))
+    backend = getattr(embedder, "backend", "torch")
     try:
         corpus, n = _corpus_file(args.corpus, args.limit, tmp)
-        vec = run_once(corpus, tmp / "vector-only", False, embedder, extractor, args.mode)
-        full = run_once(corpus, tmp / "graph", True, embedder, extractor, args.mode)
+        vec = run_once(corpus, tmp / "vector-only", False, embedder, extractor, args.mode, backend)
+        full = run_once(corpus, tmp / "graph", True, embedder, extractor, args.mode, backend)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    synthetic = {str(k): run_synthetic(int(k), args.mode) for k in args.synthetic.split(",") if k.strip()}
+    synthetic = {str(k): run_synthetic(int(k), args.mode, args.backend) for k in args.synthetic.split(",") if k.strip()}
     cmd = "python -m bench.ingest" + (f" --corpus {args.corpus}" if args.corpus != "musique" else "") + (
         f" --limit {args.limit}" if args.limit else "") + (f" --mode {args.mode}" if args.mode != "threaded" else "") + (
-        f" --synthetic {args.synthetic}" if args.synthetic else "")
-    result = {**header(cmd), "corpus": args.corpus, "passages": n, "mode": args.mode, "model_load_s": round(load_s, 2),
+        f" --synthetic {args.synthetic}" if args.synthetic else "") + (
+        f" --backend {args.backend}" if args.backend != "auto" else "")
+    result = {**header(cmd), "corpus": args.corpus, "passages": n, "mode": args.mode, "backend": backend,
+              "model_load_s": round(load_s, 2),
               "peak_rss_python_mib": round(peak, 1), "vector_only": vec, "graph": full,
               "graph_over_vector_ratio": round(full["wall_s"] / vec["wall_s"], 2), "synthetic": synthetic}
     return publish(result, f"ingest_{args.corpus}" + (f"_{args.limit}" if args.limit else ""), f"ingest-{args.corpus}",
@@ -185,7 +198,8 @@ def _markdown(r: dict) -> str:
         f"CO_OCCURS {g['graph'].get('CO_OCCURS', 0):,}; typed relations "
         f"{sum(v for k, v in g['graph'].items() if k not in ('Document', 'Chunk', 'Entity', 'MENTIONS', 'CO_OCCURS', 'HAS_CHUNK', 'NEXT')):,}.",
         f"- Peak RSS: Python {r['peak_rss_python_mib']:,.0f} MiB; FalkorDB server {g['falkordb_rss_mib']:,.0f} MiB. "
-        f"Model loading ({r['model_load_s']} s) is outside the timed runs. Pipeline mode: {r.get('mode', 'serial')} "
+        f"Model loading ({r['model_load_s']} s) is outside the timed runs. Pipeline mode: {r.get('mode', 'serial')}; "
+        f"embedding backend: {r.get('backend', 'torch')} "
         "(threaded: stage seconds are each stage's busy time and overlap).",
         *[f"- Synthetic {int(k):,} passages (graph ingest, own process): {s['wall_s']:.1f} s wall, peak RSS "
           f"{s['peak_rss_python_mib']:,.0f} MiB (after model load {s['rss_after_model_load_mib']:,.0f} MiB), "
