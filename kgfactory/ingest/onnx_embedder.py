@@ -70,6 +70,8 @@ class OnnxEmbedder:
             opts.intra_op_num_threads = self.threads
             opts.inter_op_num_threads = 1
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            # idle intra-op threads sleep instead of spinning: ingest runs spaCy and the writes beside the embedder
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
             session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
             self._dim = int(session.get_outputs()[0].shape[-1] or 0) or int(
                 json.loads((path / "config.json").read_text())["hidden_size"])
