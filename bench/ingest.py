@@ -134,7 +134,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--limit", type=int, default=None, help="first N passages only (quick runs)")
     ap.add_argument("--no-write", action="store_true", help="do not touch BENCHMARKS.md")
     ap.add_argument("--mode", choices=("threaded", "serial"), default="threaded", help="KGF_INGEST_PIPELINE")
-    ap.add_argument("--backend", default="auto", choices=("auto", "torch", "onnx", "onnx-int8"),
+    ap.add_argument("--backend", default="auto", choices=("auto", "torch", "onnx", "onnx-int8", "openvino", "openvino-bf16"),
                     help="KGF_EMBED_BACKEND (auto = onnx fp32 on the CPU)")
     ap.add_argument("--synthetic", default="", help="comma-separated passage counts, e.g. 2000,20000")
     ap.add_argument("--synthetic-child", type=int, default=0, help=argparse.SUPPRESS)

