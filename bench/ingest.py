@@ -68,7 +68,7 @@ def synthetic_corpus(n: int, out: Path, seed: int = 0) -> Path:
 
 
 def bench_embedder(backend: str, cache: Path):
-    """The embedder a KB gets from these settings (KGF_EMBED_BACKEND; auto = ONNX fp32 on the CPU), exported into
+    """The embedder a KB gets from these settings (KGF_EMBED_BACKEND; auto: see bootstrap.embed_backend), exported into
     `cache` once, outside the timed runs."""
     from kgfactory.bootstrap import build_embedder
     from kgfactory.settings import Settings
@@ -76,15 +76,23 @@ def bench_embedder(backend: str, cache: Path):
     return build_embedder(Settings(data_dir=cache, embed_backend=backend, embed_cache_dir=cache / "models"))
 
 
+def bench_extractor(ontology):
+    """The extractor a KB gets from the default settings (KGF_EXTRACT_PROCESSES auto included)."""
+    from kgfactory.bootstrap import extract_processes
+    from kgfactory.ingest.spacy_extractor import SpacyExtractor
+    from kgfactory.settings import Settings
+
+    return SpacyExtractor(ontology, processes=extract_processes(Settings()))
+
+
 def synthetic_child(n: int, mode: str, backend: str = "auto") -> dict:
     """Run in a fresh process: ingest n synthetic passages; report wall, stages and this process's peak RSS."""
-    from kgfactory.ingest.spacy_extractor import SpacyExtractor
     from kgfactory.ontology.loader import load_ontology
 
     tmp = Path(tempfile.mkdtemp(prefix="kgf-bench-syn-"))
     embedder = bench_embedder(backend, tmp)
     embedder.embed(["warm up"])
-    extractor = SpacyExtractor(load_ontology())
+    extractor = bench_extractor(load_ontology())
     extractor._load()
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     try:
@@ -115,6 +123,7 @@ def run_once(corpus: Path, data_dir: Path, extract: bool, embedder, extractor, m
     svc.embedder = svc.pipeline.embedder = embedder
     if extract:
         svc.extractor = svc.pipeline.extractor = extractor
+        svc.pipeline.run_resources = [extractor]
     try:
         t = time.perf_counter()
         run = svc.pipeline.ingest([str(corpus)])
@@ -135,7 +144,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--no-write", action="store_true", help="do not touch BENCHMARKS.md")
     ap.add_argument("--mode", choices=("threaded", "serial"), default="threaded", help="KGF_INGEST_PIPELINE")
     ap.add_argument("--backend", default="auto", choices=("auto", "torch", "onnx", "onnx-int8", "openvino", "openvino-bf16"),
-                    help="KGF_EMBED_BACKEND (auto = onnx fp32 on the CPU)")
+                    help="KGF_EMBED_BACKEND (auto = openvino-bf16 on a CPU with native bf16, else onnx fp32)")
     ap.add_argument("--synthetic", default="", help="comma-separated passage counts, e.g. 2000,20000")
     ap.add_argument("--synthetic-child", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -144,14 +153,13 @@ def main(argv=None) -> dict:
         print(json.dumps(synthetic_child(args.synthetic_child, args.mode, args.backend)))
         return {"synthetic": True}
 
-    from kgfactory.ingest.spacy_extractor import SpacyExtractor
     from kgfactory.ontology.loader import load_ontology
 
     tmp = Path(tempfile.mkdtemp(prefix="kgf-bench-"))
     t = time.perf_counter()
     embedder = bench_embedder(args.backend, tmp)
     embedder.embed(["warm up"])
-    extractor = SpacyExtractor(load_ontology())
+    extractor = bench_extractor(load_ontology())
     extractor._load()
     load_s = time.perf_counter() - t
     backend = getattr(embedder, "backend", "torch")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import ConfigError
 from .ports import (LLM, Answerer, BatchVectorSearch, CypherViews, Embedder, Extractor, ExtractorRun, GraphStore,
-                    VectorReindex, VectorStore)
+                    Releasable, VectorReindex, VectorStore)
 from .settings import Settings, get_settings
 
 if TYPE_CHECKING:  # the adapters and subsystems are imported where they are built, never at import time
@@ -134,6 +134,16 @@ def build_llm(settings: Settings, ledger: bool = True) -> OpenAILLM:
                      temperature=settings.llm_temperature, max_tokens=settings.llm_max_tokens)
 
 
+def extract_processes(settings: Settings) -> int:
+    """KGF_EXTRACT_PROCESSES with auto (-1) resolved: none on up to 3 cores (measured on 2: no gain, the embedder
+    and the writes already fill them), else one per 2 cores past the first 2, at most 4."""
+    if settings.extract_processes >= 0:
+        return settings.extract_processes
+    from .ingest.onnx_embedder import cpu_cores
+
+    return min(4, max(0, (cpu_cores() - 2) // 2))
+
+
 def embed_backend(settings: Settings, device: str, recorded: str | None = None) -> str:
     """KGF_EMBED_BACKEND with auto resolved: the backend the vector collections record when they exist (so an
     upgrade or a move between CPU and GPU never refuses an existing KB), else on the CPU OpenVINO bf16 where the
@@ -242,7 +252,10 @@ def build_services(settings: Settings | None = None) -> Services:
             vectors, VectorReindex) else None
         embedder: Embedder = build_embedder(settings, recorded.get("backend") if recorded else None)
         extractor: Extractor | None = SpacyExtractor(ontology, model=settings.spacy_model,
-                                   noun_phrases=settings.extract_noun_phrases) if settings.extract else None
+                                                     noun_phrases=settings.extract_noun_phrases,
+                                                     processes=extract_processes(settings)) \
+            if settings.extract else None
+        run_resources: list[Releasable] = [extractor] if isinstance(extractor, Releasable) else []  # before an LLM wraps it
         llm: LLM | None = build_llm(settings) if llm_enabled(settings) else None
         if llm is not None:
             closers.append(llm.close)
@@ -262,6 +275,7 @@ def build_services(settings: Settings | None = None) -> Services:
         pipeline = IngestPipeline(graph, vectors, embedder, extractor, chunker, ontology_version=ontology.version,
                                   max_file_bytes=settings.max_file_bytes, max_record_chars=settings.max_record_chars,
                                   extractor_run=extractor if isinstance(extractor, ExtractorRun) else None,
+                                  run_resources=run_resources,
                                   mode=settings.ingest_pipeline, inflight_groups=settings.ingest_inflight_groups)
     except Exception:
         for fn in reversed(closers):

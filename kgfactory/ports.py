@@ -48,6 +48,14 @@ class Warmable(Protocol):
 
 
 @runtime_checkable
+class Releasable(Protocol):
+    """An adapter holding resources for one ingest run (spaCy worker processes): the pipeline calls release()
+    when the run ends, however it ends."""
+
+    def release(self) -> None: ...
+
+
+@runtime_checkable
 class ExtractorRun(Protocol):
     """An extractor that reports per run (the LLM extractor: model, prompt version, fallbacks, token counts).
     The pipeline calls start_run() before a run and copies run_report() onto the IngestRun after it."""

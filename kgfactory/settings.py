@@ -53,6 +53,7 @@ class Settings(BaseSettings):
 
     # extraction
     ontology_path: Path | None = Field(default=None, description="OWL ontology file; default = the bundled enterprise ontology.")
+    extract_processes: int = Field(default=-1, ge=-1, le=64, description="spaCy worker processes for long ingests (started after 256 chunks of a run, stopped at its end; out of the interpreter lock shared with embedding and writes). -1 = auto: 0 (in-thread) on up to 3 cores, where workers measured no gain; (cores - 2) // 2 above, at most 4.")
     spacy_model: str = Field(default="auto", description="'auto' (en_core_web_sm if installed, else blank), 'blank', or a package name/path.")
     extract_noun_phrases: bool = True
     extract: bool = Field(default=True, description="Extract entities/relations and write the graph; off = vector-only ingest.")

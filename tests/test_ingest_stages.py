@@ -168,3 +168,77 @@ def test_without_noun_phrases_only_entities_and_sentences_run(ontology, sample_d
     assert ("worksFor", "Tomas Berg", "Helios Robotics") in {(r.type, names[r.source_id], names[r.target_id])
                                                             for r in x.relations}
     assert any(r.type == "CO_OCCURS" for r in x.relations)
+
+
+def _pooled_extractor(svc, processes: int = 1) -> SpacyExtractor:
+    """A real spaCy extractor with `processes` worker processes, already up (a long run's state)."""
+    ext = SpacyExtractor(svc.extractor.ontology, processes=processes)
+    svc.extractor = svc.pipeline.extractor = ext
+    svc.pipeline.run_resources = [ext]
+    assert ext._pool is not None
+    ext._pool._start()
+    for f in ext._pool._ready:
+        assert f.result(timeout=120) is True
+    return ext
+
+
+def _alive(pids: list[int]) -> list[int]:
+    import psutil
+
+    return [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+
+
+def test_spacy_worker_processes_write_exactly_what_in_thread_writes(make_services, corpus, tmp_path):
+    """KGF_EXTRACT_PROCESSES: the analyses come from worker processes (counted), the stores end identical to the
+    in-thread run, and the workers are gone when the run ends."""
+    ref = make_services(tmp_path / "in-thread")
+    ref.pipeline.group_size = 2
+    ref_run = ref.pipeline.ingest([str(corpus)])
+    svc = make_services(tmp_path / "workers")
+    svc.pipeline.group_size = 2
+    ext = _pooled_extractor(svc, processes=2)
+    pids = ext._pool.workers()
+    assert pids and _alive(pids)
+    seen = []
+    svc.pipeline.listeners.append(type("L", (), {
+        "documents_written": lambda self, d, c, x: seen.append(ext._pool.remote),
+        "document_deleted": lambda self, d: None})())
+    run = svc.pipeline.ingest([str(corpus)])
+    assert seen and seen[-1] == run.chunks  # every chunk was analysed in a worker
+    assert _run_counts(run) == _run_counts(ref_run)
+    assert _graph(svc) == _graph(ref)
+    time.sleep(0.5)
+    assert ext._pool._pool is None and not _alive(pids)  # released at the run's end
+
+
+def test_a_killed_spacy_worker_leaves_the_run_exact(make_services, corpus, tmp_path, caplog):
+    """A worker SIGKILLed after the first group: that batch and the rest go in-thread, with a warning; the stores
+    end exactly as an in-thread run leaves them."""
+    import os
+    import signal
+
+    ref = make_services(tmp_path / "in-thread")
+    ref.pipeline.group_size = 2
+    ref.pipeline.ingest([str(corpus)])
+    svc = make_services(tmp_path / "killed")
+    svc.pipeline.group_size, svc.pipeline.mode = 2, "serial"
+    ext = _pooled_extractor(svc)
+    pids = ext._pool.workers()
+    killed = []
+
+    class Killer:
+        def documents_written(self, docs, chunks, extraction):
+            if not killed:
+                for p in pids:
+                    os.kill(p, signal.SIGKILL)
+                killed.extend(pids)
+
+        def document_deleted(self, doc_id):
+            pass
+
+    svc.pipeline.listeners.append(Killer())
+    with caplog.at_level("WARNING", logger="kgfactory.ingest.spacy_process"):
+        run = svc.pipeline.ingest([str(corpus)])
+    assert killed and not run.errors
+    assert any("worker process died" in r.getMessage() for r in caplog.records)
+    assert _graph(svc) == _graph(ref)

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from ..errors import EmbeddingError, ExtractionError, InvalidInputError, KGFError
-from ..ports import Embedder, Extractor, ExtractorRun, GraphStore, IngestListener, VectorStore
+from ..ports import Embedder, Extractor, ExtractorRun, GraphStore, IngestListener, Releasable, VectorStore
 from ..types import ALL_TENANTS, Chunk, Document, Entity, Extraction, FileError, IngestRun, utcnow
 from .chunker import Chunker
 from .parsers import iter_documents
@@ -75,12 +75,15 @@ class IngestPipeline:
     def __init__(self, graph: GraphStore, vectors: VectorStore, embedder: Embedder, extractor: Extractor | None,
                  chunker: Chunker, ontology_version: str = "", group_size: int = 64, max_file_bytes: int = 50 << 20,
                  max_record_chars: int = 2_000_000, listeners: Sequence[IngestListener] = (),
-                 extractor_run: ExtractorRun | None = None, mode: str = "threaded", inflight_groups: int = 3):
+                 extractor_run: ExtractorRun | None = None, mode: str = "threaded", inflight_groups: int = 3,
+                 run_resources: Sequence[Releasable] = ()):
         self.graph, self.vectors, self.embedder, self.extractor = graph, vectors, embedder, extractor
         # told after each group is complete and after each delete (the retriever, the RDF view, the quarantine)
         self.listeners: list[IngestListener] = list(listeners)
         # the extractor's per-run report (an LLM extractor: model, prompt version, fallbacks), when it has one
         self.extractor_run = extractor_run
+        # what holds resources for one run (the spaCy extractor's worker processes): released when a run ends
+        self.run_resources: list[Releasable] = list(run_resources)
         self.chunker = chunker
         self.ontology_version = ontology_version
         self.group_size = group_size
@@ -124,11 +127,15 @@ class IngestPipeline:
         self._check_store = self.extractor is not None and self.vectors.count("entities") > 0
         self._admitted = set()
         groups = self._groups(paths, tenant, tags, metadata, run, progress, items)
-        if self.mode == "threaded":
-            run_threaded(self, groups, run, progress, depth=self.inflight_groups)
-        else:
-            for group in groups:
-                self._process(group, run, progress)
+        try:
+            if self.mode == "threaded":
+                run_threaded(self, groups, run, progress, depth=self.inflight_groups)
+            else:
+                for group in groups:
+                    self._process(group, run, progress)
+        finally:
+            for r in self.run_resources:
+                r.release()
         t = time.perf_counter()
         self.vectors.refresh()
         run.timings["write_vectors"] += time.perf_counter() - t

@@ -69,11 +69,18 @@ class _Found:
 class SpacyExtractor:
     """Extractor port adapter. The pipeline loads on first use."""
 
-    def __init__(self, ontology, model: str = "auto", noun_phrases: bool = True, batch_size: int = 64):
+    def __init__(self, ontology, model: str = "auto", noun_phrases: bool = True, batch_size: int = 64,
+                 processes: int = 0):
         self.ontology = ontology
         self.model = model
         self.noun_phrases = noun_phrases
         self.batch_size = batch_size
+        self._pool = None
+        if processes > 0:  # long runs analyse in worker processes (spacy_process.py)
+            from .spacy_process import AnalysisPool
+
+            self._pool = AnalysisPool(ontology, {"model": model, "noun_phrases": noun_phrases,
+                                                 "batch_size": batch_size}, processes)
         self._nlp = None
         self.pipeline_name = ""
         self._triggers = self._compile_triggers()
@@ -131,13 +138,26 @@ class SpacyExtractor:
     # folds the per-chunk analyses in chunk order into one Extraction (cheap; it decides an entity's name and
     # class across the chunks given, and a typed relation by those classes). Both engines call both halves.
     def analyse(self, chunks: Sequence[Chunk], tenant: str = "default") -> list[ChunkAnalysis]:
-        """One plain, picklable analysis per chunk, in order."""
+        """One plain, picklable analysis per chunk, in order (in worker processes once a long run has them)."""
+        texts = [c.text for c in chunks]
+        if self._pool is not None:
+            done = self._pool.offer(texts, tenant)
+            if done is not None:
+                return [ChunkAnalysis.from_json(a) for a in done]
+        return self.analyse_texts(texts, tenant)
+
+    def analyse_texts(self, texts: Sequence[str], tenant: str = "default") -> list[ChunkAnalysis]:
         nlp = self._load()
         try:
-            docs = nlp.pipe([c.text for c in chunks], batch_size=self.batch_size)
+            docs = nlp.pipe(list(texts), batch_size=self.batch_size)
             return [self._analyse_one(doc, tenant) for doc in docs]
         except Exception as e:
-            raise ExtractionError(f"spaCy failed on a batch of {len(chunks)} chunks: {e}") from e
+            raise ExtractionError(f"spaCy failed on a batch of {len(texts)} chunks: {e}") from e
+
+    def release(self) -> None:
+        """The run ended: stop its spaCy worker processes, if it started any (ports.Releasable)."""
+        if self._pool is not None:
+            self._pool.release()
 
     def assemble(self, chunks: Sequence[Chunk], analyses: Sequence[ChunkAnalysis], tenant: str = "default") -> Extraction:
         """The Extraction of `chunks` from their analyses (as `extract` gives it for the same chunks in order)."""
