@@ -1,11 +1,12 @@
 """Embedder port adapter on OpenVINO (KGF_EMBED_BACKEND=openvino | openvino-bf16), CPU only.
 
 Why a second CPU runtime: on CPUs with native bf16 (AVX512_BF16, AMX) OpenVINO runs the same exported fp32 ONNX
-graph with bf16 matmuls (fp32 accumulation) about 1.6-1.9x faster than ONNX Runtime fp32 here (BENCHMARKS.md), with
+graph with bf16 matmuls (fp32 accumulation) about 1.4-1.9x faster than ONNX Runtime fp32 here (BENCHMARKS.md), with
 vectors at cosine >= 0.9999 to fp32, where int8 lost recall. `openvino` is fp32 (ONNX Runtime's speed here).
 Tokenising, length-bucketed batches and the export cache are OnnxEmbedder's; only the session differs."""
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from pathlib import Path
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 PRECISION = {"openvino": "f32", "openvino-bf16": "bf16"}
 
 
+@functools.lru_cache(maxsize=1)
 def native_bf16() -> bool:
     """Whether OpenVINO's CPU plugin has native bf16 here (False when OpenVINO is not installed)."""
     try:
