@@ -146,3 +146,19 @@ def wait_ready(proc, url: str, timeout: float = 240.0) -> None:
             out = proc.communicate(timeout=30)[0] or ""
             raise AssertionError(f"kgf serve did not get ready: {out[-3000:]}")
         time.sleep(0.5)
+
+
+def stop_gracefully(*procs, timeout: float = 60.0) -> None:
+    """SIGTERM every `kgf serve` child still running, then wait for each; one that outlives `timeout` is killed."""
+    import signal
+    import subprocess
+
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()

@@ -6,7 +6,6 @@ log's retention reloads whole and says why. Slow (two servers start): marked `re
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from api_support import free_port, wait_ready
+from api_support import free_port, stop_gracefully, wait_ready
 
 pytestmark = [pytest.mark.replicas, pytest.mark.timeout(600)]
 
@@ -53,15 +52,7 @@ def replicas(tmp_path_factory, falkordb, milvus_server):
             wait_ready(proc, url, timeout=300)
         yield a[1], b[1]
     finally:
-        for proc, _ in (a, b):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc, _ in (a, b):
-            try:
-                proc.communicate(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate()
+        stop_gracefully(a[0], b[0])
 
 
 def _replica(url: str) -> dict:
@@ -129,9 +120,4 @@ def test_a_replica_past_the_log_window_reloads_whole(replicas, tmp_path_factory,
         assert rep["lag_revisions"] == 0 and rep["last_catch_up"] == "reload", rep
         assert "change log does not reach back" in rep["reason"], rep
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
+        stop_gracefully(proc)

@@ -15,7 +15,7 @@ import pytest
 
 import kgfactory
 
-from api_support import free_port, h, make_keys, wait_ready
+from api_support import free_port, h, make_keys, stop_gracefully, wait_ready
 
 pytestmark = pytest.mark.timeout(600)
 CODE = Path(kgfactory.__file__).resolve().parents[1]  # the kgfactory under test, for child processes
@@ -90,13 +90,7 @@ def test_a_job_survives_kill_9_and_finishes_with_exact_counts(tmp_path):
         staging = data / "api" / "staging"
         assert not staging.exists() or not any(staging.iterdir())  # inputs kept until the job ended, not after
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.communicate(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate()
+        stop_gracefully(proc)
         kill_stale(data)  # the killed server's graph engine outlives it; the second one re-attached to it
 
 
