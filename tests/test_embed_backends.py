@@ -128,10 +128,14 @@ def test_bucketed_batches_keep_input_order_cpu_runtimes(cache, sample_chunks, ba
 
 
 def _cpu_embedder(backend: str, cache: Path) -> OnnxEmbedder:
-    from kgfactory.ingest.openvino_embedder import OpenVinoEmbedder
+    """The embedder bootstrap builds for this backend (the adapter it picks), over the shared export cache."""
+    from kgfactory.bootstrap import build_embedder
+    from kgfactory.settings import Settings
 
-    cls = OpenVinoEmbedder if backend.startswith("openvino") else OnnxEmbedder
-    return cls(backend=backend, cache_dir=cache, sha256_prefix=SHA)
+    emb = build_embedder(Settings(data_dir=cache.parent, embed_backend=backend, embed_cache_dir=cache,
+                                  embed_sha256_prefix=SHA, device="cpu"))
+    assert isinstance(emb, OnnxEmbedder) and emb.backend == backend
+    return emb
 
 
 @pytest.mark.parametrize("backend,floor", [("openvino", 0.9999), ("openvino-bf16", 0.999)])

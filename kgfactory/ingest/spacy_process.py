@@ -60,9 +60,9 @@ class AnalysisPool:
             return None
         if not any(f.done() for f in self._ready):
             return None  # still loading spaCy: this batch goes in-thread
-        if any(f.done() and f.exception() is not None for f in self._ready):
-            log.warning("spaCy worker processes did not start (%s); analysing in-thread for this run",
-                        next(f.exception() for f in self._ready if f.done() and f.exception() is not None))
+        failed = [f.exception() for f in self._ready if f.done() and f.exception() is not None]
+        if failed:
+            log.warning("spaCy worker processes did not start (%s); analysing in-thread for this run", failed[0])
             self._stop_for_run()
             return None
         n = max(1, min(self.processes, len(texts) // 16))  # one slice per worker, none tiny
@@ -83,10 +83,15 @@ class AnalysisPool:
                                          initializer=_init, initargs=(self.ontology, self.config))
         self._ready = [self._pool.submit(_ready) for _ in range(self.processes)]
 
-    def _stop_for_run(self) -> None:
-        pool, self._pool, self._ready, self._failed = self._pool, None, [], True
+    def _drop_pool(self, wait: bool) -> None:
+        pool, self._pool, self._ready = self._pool, None, []
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=wait, cancel_futures=True)
+
+    def _stop_for_run(self) -> None:
+        """The workers failed: the rest of this run analyses in-thread (no waiting on a broken pool)."""
+        self._failed = True
+        self._drop_pool(wait=False)
 
     def workers(self) -> list[int]:
         """The worker processes' pids (tests, diagnostics)."""
@@ -95,6 +100,6 @@ class AnalysisPool:
 
     def release(self) -> None:
         """Stop the workers (the run ended); the next run starts counting again."""
-        pool, self._pool, self._ready, self.seen, self.remote, self._failed = self._pool, None, [], 0, 0, False
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        self._drop_pool(wait=True)
+        self.seen = self.remote = 0
+        self._failed = False
